@@ -1,0 +1,121 @@
+"""Connections to Redis and NATS, one set per asyncio event loop (I/O at the edge).
+
+daphne serves everything on one loop; management commands and tests run their own.
+`get()` hands out the set of the running loop; clients reconnect by themselves when a
+server returns (redis-py per command, nats-py with unlimited reconnect attempts), so
+the relay recovers from an outage without a restart. While a server is down, the
+calls that need it raise errors.Unavailable.
+"""
+import asyncio
+import logging
+import time
+import weakref
+
+import nats
+import redis.asyncio as aioredis
+from django.conf import settings
+from nats.aio.client import Client as NATS
+from nats.js import JetStreamContext
+
+from .errors import Unavailable
+
+log = logging.getLogger(__name__)
+
+REDIS_ERRORS = (aioredis.ConnectionError, aioredis.TimeoutError, OSError)
+CONNECT_RETRY_SECONDS = 1.0  # at most one new NATS connection attempt per second per loop
+
+
+class Backends:
+    """The Redis client and the (lazily connected) NATS client of one event loop."""
+
+    def __init__(self, redis_url: str, nats_url: str):
+        self.redis = aioredis.from_url(
+            redis_url,
+            decode_responses=True,
+            socket_connect_timeout=2,
+            socket_timeout=5,
+            health_check_interval=10,
+        )
+        self.nats_url = nats_url
+        self._nc: NATS | None = None
+        self._js: JetStreamContext | None = None
+        self._lock = asyncio.Lock()
+        self._last_attempt = 0.0
+
+    async def jetstream(self) -> JetStreamContext:
+        """The JetStream context, connecting first if needed.
+
+        Raises Unavailable when NATS is not connected (down, or reconnecting).
+        """
+        if self._nc is not None and self._nc.is_connected:
+            return self._js
+        async with self._lock:
+            if self._nc is None or self._nc.is_closed:
+                if time.monotonic() - self._last_attempt < CONNECT_RETRY_SECONDS:
+                    raise Unavailable("NATS")
+                self._last_attempt = time.monotonic()
+                try:
+                    self._nc = await connect_nats(self.nats_url)
+                except Exception as exc:  # nats-py raises several unrelated types here
+                    log.warning("NATS connection failed: %s", exc)
+                    raise Unavailable("NATS") from exc
+                self._js = self._nc.jetstream()
+                from .events import ensure_stream
+
+                await ensure_stream(self._js)
+        if not self._nc.is_connected:
+            raise Unavailable("NATS")
+        return self._js
+
+    @property
+    def nats_status(self) -> str:
+        """'ok' when NATS is connected, else a short reason (for /readyz)."""
+        if self._nc is None:
+            return "not connected"
+        if self._nc.is_connected:
+            return "ok"
+        return "reconnecting" if self._nc.is_reconnecting else "disconnected"
+
+    async def close(self):
+        """Close both clients (drains NATS)."""
+        if self._nc is not None and not self._nc.is_closed:
+            await self._nc.drain()
+        await self.redis.aclose()
+
+
+async def connect_nats(url: str, **options) -> NATS:
+    """A nats-py client that never gives up reconnecting once connected.
+
+    Raises whatever nats-py raises when the first connection fails (server down).
+    """
+
+    async def on_error(exc):
+        log.warning("NATS: %s", exc)
+
+    return await nats.connect(
+        url,
+        connect_timeout=2,
+        reconnect_time_wait=0.5,
+        max_reconnect_attempts=-1,
+        error_cb=on_error,
+        **options,
+    )
+
+
+_per_loop: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Backends]" = weakref.WeakKeyDictionary()
+
+
+async def release() -> None:
+    """Close and forget the running loop's Backends (commands call this before exiting)."""
+    backends = _per_loop.pop(asyncio.get_running_loop(), None)
+    if backends is not None:
+        await backends.close()
+
+
+def get() -> Backends:
+    """The Backends of the running event loop, created on first use from settings."""
+    loop = asyncio.get_running_loop()
+    backends = _per_loop.get(loop)
+    if backends is None:
+        backends = _per_loop[loop] = Backends(settings.REDIS_URL, settings.NATS_URL)
+    return backends

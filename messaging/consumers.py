@@ -1,0 +1,281 @@
+"""The WebSocket endpoint `/ws/` (PROTOCOL.md "WebSocket").
+
+One ChatConsumer per connection. Channels dispatches its frames and channel-layer
+events one at a time, in arrival order; that is what makes the subscribe hand-over
+gapless without an explicit buffer: events that arrive while `subscribe` reads the
+history wait in the layer's queue and are then sequenced by delivery.plan against
+what the history already sent.
+"""
+import asyncio
+import logging
+import time
+import uuid
+
+import orjson
+from channels.generic.websocket import AsyncWebsocketConsumer
+from django.conf import settings
+
+from auth_pocketbase.client import PocketBaseUnavailable
+from auth_pocketbase.verification import Unauthorized, get_verifier
+
+from . import access, backends, frames, metrics, publishing
+from .backends import REDIS_ERRORS
+from .delivery import Plan, plan
+from .errors import RelayError, Unavailable
+from .subscriptions import Registry, SubscriptionLimit
+
+log = logging.getLogger(__name__)
+
+CLOSE_UNAUTHORIZED = 4401
+CLOSE_TOO_LARGE = 4413
+CLOSE_TOO_MANY = 4429
+CLOSE_UNAVAILABLE = 4503
+HEARTBEAT_S = 20.0  # refresh the connection count and the layer group membership
+CURSOR_FLUSH_S = 0.5  # cursors are persisted within a second of moving
+
+
+def user_group(userid: str) -> str:
+    """The channel-layer group of all connections of a user (PROTOCOL.md "Wiring")."""
+    return f"user.{userid}"
+
+
+class Subscribed:
+    """What a connection knows of one of its subscriptions: the highest ts it sent
+    (`last`, Unix ns, 0 before any) and the registry generation it subscribed at."""
+
+    __slots__ = ("last", "generation")
+
+    def __init__(self, last: int, generation: int):
+        self.last = last
+        self.generation = generation
+
+
+class ChatConsumer(AsyncWebsocketConsumer):
+    """One WebSocket connection of a verified PocketBase user."""
+
+    user = None
+
+    async def connect(self):
+        self.subscribed: dict[str, Subscribed] = {}
+        self.pending_cursors: dict[str, int] = {}
+        self.tasks: list[asyncio.Task] = []
+        self.connection_id = uuid.uuid4().hex
+        self.counted = False
+        await self.accept()
+        auth = self.scope["relay_auth"]
+        if auth.error:
+            code = CLOSE_UNAUTHORIZED if auth.error == "unauthorized" else CLOSE_UNAVAILABLE
+            return await self.refuse(RelayError(auth.error, auth.reason), code)
+        self.user = auth.user
+        be = backends.get()
+        self.registry = Registry(be.redis)
+        self.history = publishing.history_store(be.redis)
+        try:
+            if not await self.registry.open_connection(
+                self.user.id, self.connection_id, settings.RELAY_MAX_CONNECTIONS_PER_USER
+            ):
+                return await self.refuse(RelayError("rate_limited", "Too many open connections for this user."), CLOSE_TOO_MANY)
+            self.counted = True
+            await self.channel_layer.group_add(user_group(self.user.id), self.channel_name)
+            subscriptions = await self.registry.subscriptions(self.user.id)
+        except REDIS_ERRORS:
+            return await self.refuse(Unavailable("Redis"), CLOSE_UNAVAILABLE)
+        metrics.CONNECTIONS.inc()
+        await self.send_frame(
+            {"type": "welcome", "userid": self.user.id, "name": self.user.name, "subscriptions": subscriptions}
+        )
+        self.tasks.append(asyncio.create_task(self.keep_alive()))
+
+    async def refuse(self, error: RelayError, close_code: int):
+        """Send an error frame and close with an application close code."""
+        await self.send_frame(frames.error_frame(error))
+        await self.close(close_code)
+
+    async def disconnect(self, code):
+        for task in self.tasks:
+            task.cancel()
+        if self.user is None:
+            return
+        if self.counted:
+            metrics.CONNECTIONS.dec()
+        try:
+            await self.flush_cursors()
+            await self.channel_layer.group_discard(user_group(self.user.id), self.channel_name)
+            if self.counted:
+                await self.registry.close_connection(self.user.id, self.connection_id)
+        except REDIS_ERRORS:
+            log.warning("Redis unavailable while closing connection %s", self.connection_id)
+
+    async def send_frame(self, frame: dict):
+        await self.send(text_data=orjson.dumps(frame).decode())
+
+    # Client frames --------------------------------------------------------------
+
+    async def receive(self, text_data=None, bytes_data=None):
+        if self.user is None:
+            return
+        if text_data is None:
+            return await self.send_frame(frames.error_frame(RelayError("bad_frame", "Binary frames are not accepted; send JSON text.")))
+        if frames.frame_too_large(text_data):
+            return await self.refuse(RelayError("too_large", "Frames are limited to 65536 bytes."), CLOSE_TOO_LARGE)
+        obj = None
+        try:
+            obj = frames.decode(text_data)
+            command = frames.parse_command(obj, settings.RELAY_MAX_MESSAGE_CHARS)
+            await getattr(self, f"on_{command.type}")(command)
+        except RelayError as error:
+            await self.send_frame(frames.error_frame(error, frames.safe_ref(obj)))
+        except REDIS_ERRORS:
+            await self.send_frame(frames.error_frame(Unavailable("Redis"), frames.safe_ref(obj)))
+        except Exception:  # never let a client frame end in daphne's 1011
+            log.exception("Unexpected error handling a frame of user %s", self.user.id)
+            await self.send_frame(frames.error_frame(Unavailable("The relay"), frames.safe_ref(obj)))
+
+    async def on_ping(self, command):
+        await self.send_frame(frames.with_ref({"type": "pong"}, command.ref))
+
+    async def on_publish(self, command):
+        message, _ = await publishing.publish(self.user, command.channel, command.text, command.client_id)
+        frame = {"type": "ack", "message": message}
+        if command.client_id is not None:
+            frame["client_id"] = command.client_id
+        await self.send_frame(frames.with_ref(frame, command.ref))
+
+    async def on_history(self, command):
+        await access.check_read(command.channel, self.user.id)
+        page = await self.history.page(command.channel, since=command.since, before=command.before, limit=command.limit)
+        await self.send_frame(frames.with_ref(
+            {"type": "history", "channel": command.channel, "messages": page.messages, "more": page.more}, command.ref
+        ))
+
+    async def on_subscribe(self, command):
+        channel = command.channel
+        await access.check_read(channel, self.user.id, create=True)
+        try:
+            cursor, generation = await self.registry.subscribe(
+                self.user.id, channel, settings.RELAY_MAX_SUBSCRIPTIONS_PER_USER
+            )
+        except SubscriptionLimit:
+            raise RelayError("rate_limited", "Too many subscriptions for this user.") from None
+        since = command.since if command.since is not None else cursor
+        page, truncated = await self.history.newest_after(channel, since, command.limit)
+        await self.send_frame(frames.with_ref({
+            "type": "subscribed", "channel": channel, "messages": page.messages,
+            "truncated": truncated and since is not None,
+        }, command.ref))
+        last = max(page.head, since or 0)
+        state = self.subscribed.get(channel)
+        if state is None:
+            self.subscribed[channel] = Subscribed(last, generation)
+        else:
+            state.last, state.generation = max(state.last, last), generation
+        if page.messages:
+            self.move_cursor(channel, page.head)
+
+    async def on_unsubscribe(self, command):
+        generation = await self.registry.unsubscribe(self.user.id, command.channel)
+        self.subscribed.pop(command.channel, None)
+        self.pending_cursors.pop(command.channel, None)
+        await self.send_frame(frames.with_ref({"type": "unsubscribed", "channel": command.channel}, command.ref))
+        await self.channel_layer.group_send(user_group(self.user.id), {
+            "type": "relay.unsubscribed", "channel": command.channel, "generation": generation,
+        })
+
+    # Channel-layer events ---------------------------------------------------------
+
+    async def relay_event(self, event):
+        """An event of this user from NATS, handed over by a relay_worker (events.py)."""
+        data = orjson.loads(event["data"])
+        if data["k"] == "revoked":
+            return await self.end_subscription(data["c"], data["g"], "forbidden")
+        message = data["m"]
+        channel = message["channelid"]
+        state = self.subscribed.get(channel)
+        if state is None:
+            return
+        if data.get("r"):
+            metrics.MESSAGES_DELIVERED.inc()
+            return await self.send_frame({"type": "message", "message": message, "replay": True})
+        step = plan(state.last, message["ts"], data.get("p", 0))
+        if step is Plan.DROP:
+            return
+        batch = [message]
+        if step is Plan.FILL:
+            metrics.GAP_FILLS.inc()
+            try:
+                batch = await self.history.between(channel, state.last, message["ts"]) or batch
+            except REDIS_ERRORS:
+                log.warning("Redis unavailable while filling a gap of %s; delivering what arrived", channel)
+        for item in batch:
+            await self.send_frame({"type": "message", "message": item})
+        metrics.MESSAGES_DELIVERED.inc(len(batch))
+        state.last = batch[-1]["ts"]
+        self.move_cursor(channel, state.last)
+
+    async def relay_unsubscribed(self, event):
+        """Another connection of this user unsubscribed from a channel."""
+        await self.end_subscription(event["channel"], event["generation"], None)
+
+    async def end_subscription(self, channel: str, generation: int, reason: str | None):
+        state = self.subscribed.get(channel)
+        if state is None or state.generation > generation:
+            return  # not subscribed here, or subscribed again after the notice was sent
+        del self.subscribed[channel]
+        self.pending_cursors.pop(channel, None)
+        frame = {"type": "unsubscribed", "channel": channel}
+        if reason:
+            frame["reason"] = reason
+        await self.send_frame(frame)
+
+    # Cursors and housekeeping -------------------------------------------------------
+
+    def move_cursor(self, channel: str, ts: int):
+        """Note a sent ts; a flush persists it within CURSOR_FLUSH_S."""
+        first = not self.pending_cursors
+        if ts > self.pending_cursors.get(channel, 0):
+            self.pending_cursors[channel] = ts
+        if first:
+            self.tasks.append(asyncio.create_task(self.flush_cursors_later()))
+
+    async def flush_cursors_later(self):
+        await asyncio.sleep(CURSOR_FLUSH_S)
+        try:
+            await self.flush_cursors()
+        except REDIS_ERRORS:
+            log.warning("Redis unavailable; cursors of %s kept for the next flush", self.user.id)
+        finally:
+            self.tasks = [t for t in self.tasks if not t.done() and t is not asyncio.current_task()]
+
+    async def flush_cursors(self):
+        pending, self.pending_cursors = self.pending_cursors, {}
+        try:
+            await self.registry.advance_cursors(self.user.id, pending)
+        except REDIS_ERRORS:
+            for channel, ts in pending.items():
+                self.pending_cursors[channel] = max(ts, self.pending_cursors.get(channel, 0))
+            raise
+
+    async def keep_alive(self):
+        """Re-verify the token, close when it expires or is revoked, and keep this
+        connection counted and in its group, for as long as the connection lives."""
+        verifier = get_verifier()
+        tick = max(0.5, min(5.0, settings.RELAY_AUTH_CACHE_SECONDS / 2))
+        last_heartbeat = time.monotonic()
+        while True:
+            await asyncio.sleep(tick)
+            try:
+                if self.user.expires_at <= time.time():
+                    raise Unauthorized("The token has expired.")
+                await verifier.verify(self.user.token)
+            except Unauthorized as exc:
+                metrics.AUTH_FAILURES.labels("revoked").inc()
+                return await self.refuse(RelayError("unauthorized", str(exc)), CLOSE_UNAUTHORIZED)
+            except PocketBaseUnavailable:
+                pass  # keep the last good verification until PocketBase answers again
+            if time.monotonic() - last_heartbeat >= HEARTBEAT_S:
+                last_heartbeat = time.monotonic()
+                try:
+                    await self.registry.refresh_connection(self.user.id, self.connection_id)
+                    await self.channel_layer.group_add(user_group(self.user.id), self.channel_name)
+                except REDIS_ERRORS:
+                    log.warning("Redis unavailable during the heartbeat of %s", self.connection_id)

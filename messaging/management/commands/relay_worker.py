@@ -1,0 +1,27 @@
+"""`python manage.py relay_worker`: hand NATS events to the users' connections."""
+import asyncio
+import signal
+import sys
+
+from django.conf import settings
+from django.core.management.base import BaseCommand
+
+from messaging import worker
+
+
+class Command(BaseCommand):
+    help = "Consume events.> from JetStream (queue group 'relay') and hand each to the user's channel-layer group. Drains and exits 0 on SIGTERM."
+
+    def handle(self, *args, **options):
+        asyncio.run(self.main())
+
+    async def main(self):
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+
+        def ready():
+            print(worker.READY_LINE, flush=True, file=sys.stderr)
+
+        await worker.run(settings.NATS_URL, settings.RELAY_WORKER_ACK_WAIT, stop, ready)

@@ -1,0 +1,53 @@
+"""The publish path shared by the WebSocket and the HTTP API.
+
+validate (done by the caller) -> access -> store in Redis (ts, idempotency, rate limit,
+fan-out list in one atomic script) -> publish `events.<user>` on JetStream for each
+subscriber -> return the message for the ack. The ack is only sent after both the
+history and JetStream accepted it (PROTOCOL.md guarantees 1 and 6).
+"""
+from django.conf import settings
+
+from . import access, backends, events, metrics
+from .backends import REDIS_ERRORS
+from .errors import RelayError, Unavailable
+from .history import HistoryStore, RateLimited
+
+
+def history_store(redis) -> HistoryStore:
+    """A HistoryStore configured from settings (limits of PROTOCOL.md)."""
+    return HistoryStore(
+        redis,
+        maxlen=settings.RELAY_HISTORY_MAXLEN,
+        max_age_s=settings.RELAY_HISTORY_MAX_AGE,
+        rate=settings.RELAY_PUBLISH_RATE,
+        burst=settings.RELAY_PUBLISH_BURST,
+    )
+
+
+async def publish(user, channel: str, text: str, client_id: str | None) -> tuple[dict, bool]:
+    """Publish a validated message as `user` (a verified PocketBase user).
+
+    Returns (message, created): created is False for a repeated client_id, which
+    returns the first message. Raises RelayError: forbidden, rate_limited (with
+    retry_after seconds), unavailable (Redis or NATS down: never a false ack).
+    """
+    await access.check_publish(channel, user.id)
+    be = backends.get()
+    js = await be.jetstream()  # Unavailable before anything is stored when NATS is down
+    try:
+        stored = await history_store(be.redis).append(channel, user.id, user.name, text, client_id)
+    except RateLimited as exc:
+        raise RelayError(
+            "rate_limited", f"Too many messages; retry in {exc.retry_after:g} s.", retry_after=exc.retry_after
+        ) from exc
+    except REDIS_ERRORS as exc:
+        raise Unavailable("Redis") from exc
+    message = stored.message
+    # A repeat re-publishes with the same Nats-Msg-Id: JetStream drops it when the
+    # first went through, and connections drop anything they already delivered.
+    await events.fan_out(
+        js, stored.subscribers, events.message_event(message, stored.prev_ts), msg_id=f"{channel}:{message['id']}"
+    )
+    if not stored.duplicate:
+        metrics.MESSAGES_PUBLISHED.inc()
+    return message, not stored.duplicate

@@ -1,0 +1,116 @@
+"""Settings of the relay, read from the environment (see the README's settings table).
+
+Every setting named in PROTOCOL.md is read here with its documented default, through
+django-environ, so a bad value fails at start with a clear ImproperlyConfigured error.
+"""
+from pathlib import Path
+
+import environ
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+env = environ.Env()
+
+DEBUG = env.bool("DJANGO_DEBUG", default=False)
+# Without DJANGO_SECRET_KEY the relay runs with a key that Django's own
+# `check --deploy` flags as insecure (prefix "django-insecure-"): fine for development
+# and tests, never for production.
+SECRET_KEY = env.str("DJANGO_SECRET_KEY", default="django-insecure-relay-development-key-change-me")
+ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS", default=["127.0.0.1", "localhost"])
+CSRF_TRUSTED_ORIGINS = env.list("DJANGO_CSRF_TRUSTED_ORIGINS", default=[])
+
+REDIS_URL = env.str("REDIS_URL", default="redis://127.0.0.1:6379/0")
+NATS_URL = env.str("NATS_URL", default="nats://127.0.0.1:4222")
+POCKETBASE_URL = env.str("POCKETBASE_URL", default="http://127.0.0.1:8090").rstrip("/")
+
+# Limits of PROTOCOL.md ("Limits"), with their defaults.
+RELAY_MAX_MESSAGE_CHARS = env.int("RELAY_MAX_MESSAGE_CHARS", default=4000)
+RELAY_PUBLISH_RATE = env.float("RELAY_PUBLISH_RATE", default=10.0)  # messages/second/user; 0 = off
+RELAY_PUBLISH_BURST = env.int("RELAY_PUBLISH_BURST", default=30)
+RELAY_HISTORY_MAXLEN = env.int("RELAY_HISTORY_MAXLEN", default=10000)
+RELAY_HISTORY_MAX_AGE = env.int("RELAY_HISTORY_MAX_AGE", default=30 * 24 * 3600)  # seconds
+RELAY_AUTH_CACHE_SECONDS = env.float("RELAY_AUTH_CACHE_SECONDS", default=30.0)
+RELAY_MAX_SUBSCRIPTIONS_PER_USER = env.int("RELAY_MAX_SUBSCRIPTIONS_PER_USER", default=500)
+RELAY_MAX_CONNECTIONS_PER_USER = env.int("RELAY_MAX_CONNECTIONS_PER_USER", default=20)
+RELAY_METRICS_TOKEN = env.str("RELAY_METRICS_TOKEN", default="")
+# Seconds JetStream waits for a worker's ack before redelivering an event to another worker.
+RELAY_WORKER_ACK_WAIT = env.float("RELAY_WORKER_ACK_WAIT", default=10.0)
+
+INSTALLED_APPS = [
+    "daphne",
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "channels",
+    "auth_pocketbase",
+    "messaging",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "relay_project.urls"
+ASGI_APPLICATION = "relay_project.asgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+DATABASES = {
+    "default": env.db("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'var' / 'db.sqlite3'}"),
+}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # daphne, the workers and management commands share one file: wait on locks.
+    DATABASES["default"].setdefault("OPTIONS", {}).setdefault("timeout", 20)
+
+CHANNEL_LAYERS = {
+    "default": {
+        "BACKEND": "channels_redis.core.RedisChannelLayer",
+        "CONFIG": {
+            "hosts": [REDIS_URL],
+            # channels_redis drops messages silently beyond `capacity` per channel; a
+            # connection that falls that far behind is healed by gap filling from the
+            # history, but keep the limit well above a burst of one channel.
+            "capacity": env.int("RELAY_LAYER_CAPACITY", default=5000),
+            "expiry": 60,
+        },
+    },
+}
+
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+STATIC_URL = "static/"
+LOGIN_URL = "/login/"
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": env.str("RELAY_LOG_LEVEL", default="INFO")},
+    "loggers": {"django.channels.server": {"level": "WARNING"}},
+}
