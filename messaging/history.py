@@ -118,6 +118,8 @@ class HistoryStore:
         `limit` after it (paging forward); otherwise the newest `limit` (paging back).
         """
         key = history_key(channel)
+        if before == 0:  # nothing is older than ts 0 (and Redis cannot express it)
+            return Page([], False)
         low = f"({ts_to_id(since)}" if since is not None else "-"
         if before is not None:
             high = f"({ts_to_id(before)}"
