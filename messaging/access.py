@@ -60,6 +60,12 @@ async def policy_for(channel: str, create: bool = False) -> Policy:
     return policy
 
 
+def forget(channel: str) -> None:
+    """Drop this process's cached policy of `channel` (after a `revoked` event)."""
+    for create in (False, True):
+        _cache.pop((channel, create), None)
+
+
 async def check_read(channel: str, userid: str, create: bool = False) -> Policy:
     """Raise RelayError(forbidden) unless `userid` may read and subscribe to `channel`."""
     policy = await policy_for(channel, create)

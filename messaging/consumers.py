@@ -187,6 +187,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
         """An event of this user from NATS, handed over by a relay_worker (events.py)."""
         data = orjson.loads(event["data"])
         if data["k"] == "revoked":
+            access.forget(data["c"])
             return await self.end_subscription(data["c"], data["g"], "forbidden")
         message = data["m"]
         channel = message["channelid"]

@@ -1,0 +1,107 @@
+"""The HTTP API of PROTOCOL.md against the running relay."""
+import uuid
+
+import pytest
+import requests
+
+from .wsclient import Client
+
+pytestmark = pytest.mark.e2e
+
+
+def url(relay, channel):
+    return f"{relay.http_url}api/channels/{channel}/messages"
+
+
+@pytest.fixture
+def channel():
+    return f"http-{uuid.uuid4().hex[:10]}"
+
+
+def test_publish_then_page_with_since_before_limit(relay, pb_user, channel):
+    bob = pb_user("Bob")
+    made = []
+    for i in range(5):
+        r = requests.post(url(relay, channel), json={"text": f"h{i}"}, headers=bob.headers, timeout=10)
+        assert r.status_code == 201, r.text
+        made.append(r.json()["message"])
+    assert made[0]["userid"] == bob.id and made[0]["name"] == "Bob"
+
+    def get(**params):
+        r = requests.get(url(relay, channel), params=params, headers=bob.headers, timeout=10)
+        assert r.status_code == 200, r.text
+        return r.json()
+
+    assert get() == {"messages": made, "more": False}
+    assert get(limit=2) == {"messages": made[3:], "more": True}
+    assert get(before=made[3]["ts"], limit=2) == {"messages": made[1:3], "more": True}
+    assert get(since=made[0]["ts"], limit=2) == {"messages": made[1:3], "more": True}
+    assert get(since=made[2]["ts"], limit=2) == {"messages": made[3:], "more": False}
+
+
+def test_repeated_client_id_returns_the_first_message_with_200(relay, pb_user, channel):
+    bob = pb_user("Bob")
+    first = requests.post(url(relay, channel), json={"text": "once", "client_id": "k"}, headers=bob.headers, timeout=10)
+    again = requests.post(url(relay, channel), json={"text": "once", "client_id": "k"}, headers=bob.headers, timeout=10)
+    assert (first.status_code, again.status_code) == (201, 200)
+    assert first.json() == again.json()
+    assert len(requests.get(url(relay, channel), headers=bob.headers, timeout=10).json()["messages"]) == 1
+
+
+async def test_http_publish_reaches_websocket_subscribers_and_ws_repeat_dedupes(relay, pb_user, channel):
+    alice, bob = pb_user("Alice"), pb_user("Bob")
+    a = await Client.open(relay.ws_url, alice.token)
+    await a.request({"type": "subscribe", "channel": channel})
+    r = requests.post(url(relay, channel), json={"text": "from http", "client_id": "x1"}, headers=bob.headers, timeout=10)
+    b = await Client.open(relay.ws_url, bob.token)
+    repeat = await b.request({"type": "publish", "channel": channel, "text": "from http", "client_id": "x1"})
+    assert repeat["message"] == r.json()["message"]
+    assert await a.messages(1) == [r.json()["message"]]
+    assert await a.quiet() == []
+    await a.close(), await b.close()
+
+
+@pytest.mark.parametrize("path,body,status,code", [
+    ("a.b", {"text": "x"}, 400, "invalid_channel"),
+    ("a*", {"text": "x"}, 400, "invalid_channel"),
+    ("x" * 65, {"text": "x"}, 400, "invalid_channel"),
+    ("ok", {"text": ""}, 400, "invalid_message"),
+    ("ok", {"text": 5}, 400, "invalid_message"),
+    ("ok", {}, 400, "invalid_message"),
+    ("ok", {"text": "x", "client_id": ""}, 400, "bad_request"),
+    ("ok", [1, 2], 400, "bad_request"),
+    ("ok", "not json", 400, "bad_request"),
+    ("ok", {"text": "x" * 70_000}, 413, "too_large"),
+])
+def test_bad_publishes(relay, pb_user, path, body, status, code):
+    bob = pb_user("Bob")
+    kwargs = {"data": body} if isinstance(body, str) else {"json": body}
+    r = requests.post(url(relay, path), headers=bob.headers, timeout=10, **kwargs)
+    assert r.status_code == status, r.text
+    assert r.json()["error"]["code"] == code and r.json()["error"]["message"]
+
+
+@pytest.mark.parametrize("query", ["limit=0", "limit=-1", "since=abc", "before=1.5", "since=9223372036854775808"])
+def test_bad_paging_values_are_400(relay, pb_user, query, channel):
+    r = requests.get(url(relay, channel) + "?" + query, headers=pb_user("Bob").headers, timeout=10)
+    assert (r.status_code, r.json()["error"]["code"]) == (400, "bad_request")
+
+
+@pytest.mark.parametrize("headers", [{}, {"Authorization": "Bearer nope"}, {"Authorization": "Bearer "}])
+def test_unauthorized(relay, headers, channel):
+    r = requests.get(url(relay, channel), headers=headers, timeout=10)
+    assert (r.status_code, r.json()["error"]["code"]) == (401, "unauthorized")
+
+
+def test_channel_list_health_and_readiness(relay, pb_user, channel):
+    bob = pb_user("Bob")
+    requests.post(url(relay, channel), json={"text": "x"}, headers=bob.headers, timeout=10)
+    listed = requests.get(f"{relay.http_url}api/channels/", headers=bob.headers, timeout=10).json()["channels"]
+    mine = [c for c in listed if c["channel"] == channel]
+    assert len(mine) == 1 and mine[0]["access"] == "open" and mine[0]["messages"] == 1
+    assert mine[0]["subscribers"] == 0 and isinstance(mine[0]["last_ts"], int)
+    assert requests.get(f"{relay.http_url}healthz", timeout=10).json() == {"status": "ok"}
+    ready = requests.get(f"{relay.http_url}readyz", timeout=10)
+    assert ready.status_code == 200 and ready.json()["status"] == "ok"
+    metrics = requests.get(f"{relay.http_url}metrics", timeout=10)
+    assert "relay_messages_published_total" in metrics.text

@@ -1,0 +1,59 @@
+"""Guarantee 2 through a worker crash: a relay_worker SIGKILLed mid-stream of 500 messages."""
+import asyncio
+import uuid
+
+import nats
+import pytest
+
+from messaging.events import QUEUE_GROUP, STREAM
+
+from .wsclient import Client
+
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+
+
+@pytest.fixture(scope="module")
+def relay_env():
+    return {"RELAY_WORKER_ACK_WAIT": "3"}
+
+
+async def wait_for_no_pending_acks(nats_url, timeout=60.0):
+    """Poll the JetStream consumer until every delivered event has been acked and none
+    waits: then every redelivery has happened (a barrier, not a sleep)."""
+    nc = await nats.connect(nats_url)
+    try:
+        js = nc.jetstream()
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while True:
+            info = await js.consumer_info(STREAM, QUEUE_GROUP)
+            if info.num_ack_pending == 0 and info.num_pending == 0:
+                return info
+            if loop.time() > deadline:
+                raise AssertionError(f"consumer still busy: {info}")
+            await asyncio.sleep(0.1)
+    finally:
+        await nc.close()
+
+
+async def test_worker_killed_mid_stream_loses_nothing_doubles_nothing(relay, pb_user, nats_server):
+    alice, bob = pb_user("Alice"), pb_user("Bob")
+    channel = f"kill-{uuid.uuid4().hex[:8]}"
+    readers = [await Client.open(relay.ws_url, alice.token) for _ in range(2)]
+    for r in readers:
+        await r.request({"type": "subscribe", "channel": channel})
+    b = await Client.open(relay.ws_url, bob.token)
+    victim = relay.running_workers[0]
+    sent = []
+    for i in range(500):
+        if i == 150:
+            victim.kill()  # SIGKILL: its unacked events come back after ack_wait
+        ack = await b.request({"type": "publish", "channel": channel, "text": f"m{i}"})
+        sent.append(ack["message"])
+    replacement = relay.start_worker()
+    for r in readers:
+        assert await r.messages(500, timeout=60) == sent
+    await wait_for_no_pending_acks(nats_server.url)
+    for r in readers:
+        assert await r.quiet() == []
+    assert replacement.running() and not victim.running()
