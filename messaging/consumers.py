@@ -12,7 +12,11 @@ import time
 import uuid
 
 import orjson
+from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
+from channels.layers import get_channel_layer
+from channels.utils import await_many_dispatch
+from tenacity import AsyncRetrying, retry_if_exception_type, wait_exponential
 from django.conf import settings
 
 from auth_pocketbase.client import PocketBaseUnavailable
@@ -55,13 +59,48 @@ class ChatConsumer(AsyncWebsocketConsumer):
 
     user = None
 
-    async def connect(self):
+    async def __call__(self, scope, receive, send):
+        """channels' AsyncConsumer.__call__, with the channel-layer receive made to
+        survive a Redis outage: the connection stays open (publish answers
+        `unavailable` meanwhile), the receive is retried with backoff, and the
+        connection rejoins its group when Redis is back (never daphne's 1011)."""
+        self.scope = scope
         self.subscribed: dict[str, Subscribed] = {}
         self.pending_cursors: dict[str, int] = {}
         self.tasks: list[asyncio.Task] = []
         self.connection_id = uuid.uuid4().hex
-        self.counted = False
+        self.counted = self.closed = self.released = False
+        self.channel_layer = get_channel_layer(self.channel_layer_alias)
+        self.channel_name = await self.channel_layer.new_channel()
+        self.base_send = send
+        try:
+            await await_many_dispatch([receive, self.layer_receive], self.dispatch)
+        except StopConsumer:
+            pass
+
+    async def layer_receive(self):
+        """The next channel-layer event of this connection, waiting out Redis outages."""
+        failed = False
+        async for attempt in AsyncRetrying(
+            wait=wait_exponential(multiplier=0.25, max=5), retry=retry_if_exception_type(REDIS_ERRORS)
+        ):
+            with attempt:
+                if failed and self.user is not None:
+                    await self.channel_layer.group_add(user_group(self.user.id), self.channel_name)
+                try:
+                    return await self.channel_layer.receive(self.channel_name)
+                except REDIS_ERRORS:
+                    if not failed:
+                        log.warning("Redis unavailable under connection %s; waiting for it", self.connection_id)
+                    failed = True
+                    raise
+
+    async def connect(self):
         await self.accept()
+        await self.start_session()
+
+    async def start_session(self):
+        """Authenticate, count the connection, join the user's group, send welcome."""
         auth = self.scope["relay_auth"]
         if auth.error:
             code = CLOSE_UNAUTHORIZED if auth.error == "unauthorized" else CLOSE_UNAVAILABLE
@@ -76,26 +115,34 @@ class ChatConsumer(AsyncWebsocketConsumer):
             ):
                 return await self.refuse(RelayError("rate_limited", "Too many open connections for this user."), CLOSE_TOO_MANY)
             self.counted = True
+            metrics.CONNECTIONS.inc()
             await self.channel_layer.group_add(user_group(self.user.id), self.channel_name)
             subscriptions = await self.registry.subscriptions(self.user.id)
         except REDIS_ERRORS:
             return await self.refuse(Unavailable("Redis"), CLOSE_UNAVAILABLE)
-        metrics.CONNECTIONS.inc()
         await self.send_frame(
             {"type": "welcome", "userid": self.user.id, "name": self.user.name, "subscriptions": subscriptions}
         )
         self.tasks.append(asyncio.create_task(self.keep_alive()))
 
     async def refuse(self, error: RelayError, close_code: int):
-        """Send an error frame and close with an application close code."""
+        """Send an error frame and close with an application close code (once)."""
+        if self.closed:
+            return
+        self.closed = True
         await self.send_frame(frames.error_frame(error))
         await self.close(close_code)
 
     async def disconnect(self, code):
+        await self.release()
+
+    async def release(self):
+        """Stop background tasks and give back what the connection held (once)."""
         for task in self.tasks:
             task.cancel()
-        if self.user is None:
+        if self.user is None or self.released:
             return
+        self.released = True
         if self.counted:
             metrics.CONNECTIONS.dec()
         try:
@@ -112,7 +159,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
     # Client frames --------------------------------------------------------------
 
     async def receive(self, text_data=None, bytes_data=None):
-        if self.user is None:
+        if self.user is None or self.closed:
             return
         if text_data is None:
             return await self.send_frame(frames.error_frame(RelayError("bad_frame", "Binary frames are not accepted; send JSON text.")))
