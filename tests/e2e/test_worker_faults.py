@@ -57,3 +57,30 @@ async def test_worker_killed_mid_stream_loses_nothing_doubles_nothing(relay, pb_
     for r in readers:
         assert await r.quiet() == []
     assert replacement.running() and not victim.running()
+
+
+def test_worker_drains_and_exits_0_on_sigterm(relay):
+    worker = relay.start_worker()
+    assert worker.stop() == 0
+    assert "Traceback" not in worker.log_tail()
+
+
+async def test_two_instances_deliver_once_in_order_across_them(relay, pb_user):
+    """Guarantee 2 with several relay instances: subscribers on both daphnes."""
+    second = relay.start_web()
+    try:
+        alice, bob = pb_user("Alice"), pb_user("Bob")
+        channel = f"multi-{uuid.uuid4().hex[:8]}"
+        readers = [await Client.open(url, alice.token) for url in (relay.ws_url, second.ws_url)]
+        for r in readers:
+            await r.request({"type": "subscribe", "channel": channel})
+        publishers = [await Client.open(url, bob.token) for url in (relay.ws_url, second.ws_url)]
+        sent = []
+        for i in range(100):
+            sent.append((await publishers[i % 2].request({"type": "publish", "channel": channel, "text": f"m{i}"}))["message"])
+        for r in readers:
+            assert await r.messages(100) == sent
+            assert await r.quiet() == []
+    finally:
+        second.stop()
+        relay.webs.remove(second)
