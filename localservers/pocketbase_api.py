@@ -68,6 +68,11 @@ class PocketBase:
         except requests.RequestException:
             return False
 
+    def forget_superuser_token(self) -> None:
+        """Drop the cached superuser token (after a `superuser upsert`, which rotates it;
+        an invalid token is not always a 401: PocketBase hides records with a 404)."""
+        self._superuser_token = None
+
     def superuser_token(self) -> str:
         """A superuser auth token (cached). Raises ``ValueError`` without credentials."""
         if not (self.superuser_email and self.superuser_password):

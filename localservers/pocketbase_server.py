@@ -54,10 +54,13 @@ class PocketBaseServer(ManagedServer):
     def before_start(self) -> None:
         """Create or update the superuser (runs ``pocketbase superuser upsert``).
         Raises :class:`ServerStartError` when that command fails."""
-        cmd = [str(pocketbase_binary()), "superuser", "upsert", self.superuser_email,
-               self.superuser_password, "--dir", str(self.data_dir)]
+        # "--" ends the flags: a generated password may start with "-".
+        cmd = [str(pocketbase_binary()), "superuser", "upsert", "--dir", str(self.data_dir), "--",
+               self.superuser_email, self.superuser_password]
         done = subprocess.run(cmd, cwd=self.data_dir, capture_output=True, text=True,
                               timeout=self.timeout, check=False)
+        if self._api is not None:
+            self._api.forget_superuser_token()  # the upsert invalidates earlier tokens
         if done.returncode != 0:
             raise ServerStartError(f"pocketbase superuser upsert failed ({done.returncode}): "
                                    f"{done.stdout}{done.stderr}")

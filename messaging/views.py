@@ -5,11 +5,13 @@ then needs CSRF protection on writes. Errors: {"error": {"code", "message"}}.
 """
 import asyncio
 import functools
+import json
 import logging
 
 import orjson
 from asgiref.sync import sync_to_async
 from django.conf import settings
+from django.core.exceptions import RequestDataTooBig
 from django.http import HttpResponse
 from django.middleware.csrf import CsrfViewMiddleware
 from django.views.decorators.csrf import csrf_exempt
@@ -97,14 +99,16 @@ def api_view(methods):
 
 def read_json_body(request) -> dict:
     """The request body as a JSON object; RelayError too_large (over 64 KiB) or bad_request."""
-    if int(request.headers.get("Content-Length") or 0) > MAX_FRAME_BYTES or len(request.body) > MAX_FRAME_BYTES:
-        raise RelayError("too_large", "Request bodies are limited to 65536 bytes.")
+    too_large = RelayError("too_large", "Request bodies are limited to 65536 bytes.")
+    try:
+        if int(request.headers.get("Content-Length") or 0) > MAX_FRAME_BYTES or len(request.body) > MAX_FRAME_BYTES:
+            raise too_large
+    except (RequestDataTooBig, ValueError):
+        raise too_large from None
     try:
         body = orjson.loads(request.body)
     except orjson.JSONDecodeError:
-        import json
-
-        try:
+        try:  # the stdlib accepts lone surrogate escapes, which text validation names
             body = json.loads(request.body)
         except ValueError:
             body = None

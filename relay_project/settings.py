@@ -98,6 +98,9 @@ CHANNEL_LAYERS = {
     },
 }
 
+# Request bodies past this are refused before they are read whole (the API's own limit,
+# 64 KiB, answers 413 below it).
+DATA_UPLOAD_MAX_MEMORY_SIZE = 1024 * 1024
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"

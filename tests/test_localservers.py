@@ -10,7 +10,7 @@ import pytest
 import redis
 import requests
 
-from localservers import (AlreadyRunning, PocketBaseError, RedisServer, free_port,
+from localservers import (AlreadyRunning, PocketBaseError, PocketBaseServer, RedisServer, free_port,
                           port_is_free)
 from localservers._util import RESERVED_PORTS
 
@@ -149,3 +149,13 @@ def test_a_killed_session_server_is_revived_for_the_next_test(redis_server):
 
 def test_the_killed_server_is_back(redis_server):
     assert redis.Redis.from_url(redis_server.url).ping() is True
+
+
+def test_pocketbase_starts_with_a_superuser_password_that_looks_like_a_flag(tmp_path):
+    """Regression: a generated password starting with '-' was read as a CLI flag."""
+    server = PocketBaseServer(tmp_path / "pb", superuser_password="-0jOZZOLDa8SpCSBZIuYoB_k")
+    server.start()
+    try:
+        assert server.api.superuser_token()
+    finally:
+        server.stop()

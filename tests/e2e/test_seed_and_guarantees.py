@@ -237,3 +237,15 @@ async def test_revoked_token_closes_the_connection_with_4401(relay, pb_user, pb_
     pb_admin.delete_user(alice.id)
     frames, code = await c.closed_with(timeout=20)
     assert [f["code"] for f in frames] == ["unauthorized"] and code == 4401
+
+
+async def test_token_expiring_while_connected_closes_with_4401(relay, pb_user, pb_admin):
+    pb_admin.set_token_duration(10)
+    try:
+        alice = pb_user("Alice")
+    finally:
+        pb_admin.set_token_duration(604800)
+    c = await Client.open(relay.ws_url, alice.token)
+    await c.request({"type": "ping"})
+    frames, code = await c.closed_with(timeout=20)
+    assert [f["code"] for f in frames] == ["unauthorized"] and code == 4401
