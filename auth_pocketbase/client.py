@@ -20,9 +20,10 @@ class PocketBaseUnavailable(Exception):
 class PocketBaseRefused(Exception):
     """PocketBase definitely refused: bad credentials or token (4xx). `status` is the HTTP code."""
 
-    def __init__(self, status: int, message: str):
+    def __init__(self, status: int, message: str, data: dict | None = None):
         super().__init__(message)
         self.status = status
+        self.data = data or {}
 
 
 @dataclass(frozen=True)
@@ -53,10 +54,10 @@ class PocketBaseClient:
             raise PocketBaseUnavailable(f"PocketBase answered {response.status_code}")
         if response.status_code >= 400:
             try:
-                message = response.json().get("message", "")
+                body = response.json()
             except ValueError:
-                message = response.text[:200]
-            raise PocketBaseRefused(response.status_code, message)
+                body = {"message": response.text[:200]}
+            raise PocketBaseRefused(response.status_code, body.get("message", ""), body.get("data"))
         return response.json()
 
     def login(self, email: str, password: str) -> dict:

@@ -1,11 +1,12 @@
 from django.urls import path
 
-from . import views
+from . import api, views
 
 urlpatterns = [
-    path("api/channels/", views.channel_list),
-    path("api/channels/<str:channel>/messages", views.channel_messages),
-    path("healthz", views.healthz),
-    path("readyz", views.readyz),
-    path("metrics", views.metrics_view),
+    path("", views.chat, name="chat"),
+    path("api/channels/", api.channel_list),
+    path("api/channels/<str:channel>/messages", api.channel_messages),
+    path("healthz", api.healthz),
+    path("readyz", api.readyz),
+    path("metrics", api.metrics_view),
 ]

@@ -3,5 +3,6 @@ from django.urls import include, path
 
 urlpatterns = [
     path("admin/", admin.site.urls),
+    path("", include("auth_pocketbase.urls")),
     path("", include("messaging.urls")),
 ]

@@ -1,0 +1,83 @@
+"""Log in, sign up and log out through PocketBase, for the server-rendered page."""
+from django.conf import settings
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_POST
+
+from .client import PocketBaseClient, PocketBaseRefused, PocketBaseUnavailable
+from .forms import LoginForm, SignupForm
+from .sessions import log_in, session_user
+from .verification import Unauthorized, user_from_record
+
+UNAVAILABLE = "PocketBase, which signs users in, is unavailable right now. Please try again in a moment."
+
+
+def _client() -> PocketBaseClient:
+    return PocketBaseClient(settings.POCKETBASE_URL)
+
+
+def _log_in_with_password(request, form, email: str, password: str) -> int | None:
+    """Log in; on failure add a form error and return the HTTP status to answer with."""
+    try:
+        body = _client().login(email, password)
+        log_in(request, user_from_record(body.get("record") or {}, body.get("token", "")))
+    except PocketBaseRefused:
+        form.add_error(None, "Wrong email or password.")
+        return 400
+    except PocketBaseUnavailable:
+        form.add_error(None, UNAVAILABLE)
+        return 503
+    except Unauthorized:
+        form.add_error(None, "This account cannot use the chat.")
+        return 403
+    return None
+
+
+def login_view(request):
+    """GET: the login form; POST: log in with PocketBase and go to the chat."""
+    if request.method == "GET" and session_user(request):
+        return redirect("chat")
+    form = LoginForm(request.POST or None)
+    status = 200
+    if request.method == "POST":
+        if form.is_valid():
+            status = _log_in_with_password(request, form, form.cleaned_data["email"], form.cleaned_data["password"])
+            if status is None:
+                return redirect("chat")
+        else:
+            status = 400
+    return render(request, "login.html", {"form": form}, status=status)
+
+
+def signup_view(request):
+    """GET: the sign-up form; POST: create a PocketBase user, log in, go to the chat."""
+    form = SignupForm(request.POST or None)
+    status = 200
+    if request.method == "POST":
+        status = 400
+        if form.is_valid():
+            data = form.cleaned_data
+            try:
+                _client().sign_up(data["email"], data["password"], data["name"])
+            except PocketBaseRefused as exc:
+                form.add_error(None, _signup_refusal(exc))
+            except PocketBaseUnavailable:
+                form.add_error(None, UNAVAILABLE)
+                status = 503
+            else:
+                status = _log_in_with_password(request, form, data["email"], data["password"])
+                if status is None:
+                    return redirect("chat")
+    return render(request, "signup.html", {"form": form}, status=status)
+
+
+def _signup_refusal(exc: PocketBaseRefused) -> str:
+    if "email" in exc.data:
+        return "That email cannot be used (it may already be registered)."
+    return exc.args[0] or "PocketBase refused the sign-up."
+
+
+@require_POST
+def logout_view(request):
+    """End the session (the PocketBase token is forgotten) and go to the login page."""
+    request.session.flush()
+    return redirect("login")

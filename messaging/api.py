@@ -1,0 +1,197 @@
+"""The HTTP API (PROTOCOL.md "HTTP API"): JSON in, JSON out, the same rules as the socket.
+
+Auth: `Authorization: Bearer <token>` (or bare), or the page's Django session, which
+then needs CSRF protection on writes. Errors: {"error": {"code", "message"}}.
+"""
+import asyncio
+import functools
+import json
+import logging
+
+import orjson
+from asgiref.sync import sync_to_async
+from django.conf import settings
+from django.core.exceptions import RequestDataTooBig
+from django.http import HttpResponse
+from django.middleware.csrf import CsrfViewMiddleware
+from django.views.decorators.csrf import csrf_exempt
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from auth_pocketbase.client import PocketBaseClient, PocketBaseUnavailable
+from auth_pocketbase.credentials import SESSION_TOKEN_KEY, BadCredential, token_from_authorization
+from auth_pocketbase.verification import Unauthorized, get_verifier
+
+from . import access, backends, publishing
+from .backends import REDIS_ERRORS
+from .errors import RelayError, Unavailable
+from .frames import MAX_FRAME_BYTES
+from .models import Channel
+from .subscriptions import Registry
+from .validation import DEFAULT_LIMIT, paging_from_query, validate_channel, validate_client_id, validate_text
+
+log = logging.getLogger(__name__)
+
+
+def json_response(body: dict, status: int = 200, headers: dict | None = None) -> HttpResponse:
+    return HttpResponse(orjson.dumps(body), status=status, content_type="application/json", headers=headers)
+
+
+def error_response(error: RelayError) -> HttpResponse:
+    headers = None
+    if error.retry_after is not None:
+        headers = {"Retry-After": str(max(1, int(-(-error.retry_after // 1))))}
+    return json_response({"error": {"code": error.code, "message": error.message}}, error.http_status, headers)
+
+
+def _session_token(request):
+    return request.session.get(SESSION_TOKEN_KEY)
+
+
+def _csrf_failure(request) -> bool:
+    return CsrfViewMiddleware(lambda r: None).process_view(request, None, (), {}) is not None
+
+
+async def authenticate(request):
+    """The verified PocketBase user of a request (header token, else session).
+
+    Raises RelayError: unauthorized (no or bad credential; session writes without a
+    valid CSRF token) or unavailable (PocketBase down).
+    """
+    try:
+        token = token_from_authorization([request.headers["Authorization"]] if "Authorization" in request.headers else [])
+        if token is None:
+            token = await sync_to_async(_session_token)(request)
+            if token is None:
+                raise Unauthorized("Log in first: send 'Authorization: Bearer <token>'.")
+            if request.method not in ("GET", "HEAD", "OPTIONS") and await sync_to_async(_csrf_failure)(request):
+                raise Unauthorized("CSRF verification failed for a session-authenticated write.")
+        return await get_verifier().verify(token)
+    except (BadCredential, Unauthorized) as exc:
+        raise RelayError("unauthorized", str(exc)) from exc
+    except PocketBaseUnavailable as exc:
+        raise Unavailable("PocketBase") from exc
+
+
+def api_view(methods):
+    """Decorate an async view(request, user, **kwargs) -> dict | HttpResponse: method
+    check, auth, and RelayError / backend errors turned into PROTOCOL.md error bodies."""
+
+    def decorate(view):
+        @csrf_exempt
+        @functools.wraps(view)
+        async def wrapper(request, **kwargs):
+            if request.method not in methods:
+                return json_response(
+                    {"error": {"code": "bad_request", "message": f"Use {' or '.join(methods)}."}}, 405
+                )
+            try:
+                user = await authenticate(request)
+                return await view(request, user, **kwargs)
+            except RelayError as error:
+                return error_response(error)
+            except REDIS_ERRORS:
+                return error_response(Unavailable("Redis"))
+
+        return wrapper
+
+    return decorate
+
+
+def read_json_body(request) -> dict:
+    """The request body as a JSON object; RelayError too_large (over 64 KiB) or bad_request."""
+    too_large = RelayError("too_large", "Request bodies are limited to 65536 bytes.")
+    try:
+        if int(request.headers.get("Content-Length") or 0) > MAX_FRAME_BYTES or len(request.body) > MAX_FRAME_BYTES:
+            raise too_large
+    except (RequestDataTooBig, ValueError):
+        raise too_large from None
+    try:
+        body = orjson.loads(request.body)
+    except orjson.JSONDecodeError:
+        try:  # the stdlib accepts lone surrogate escapes, which text validation names
+            body = json.loads(request.body)
+        except ValueError:
+            body = None
+    if not isinstance(body, dict):
+        raise RelayError("bad_request", "The body must be a JSON object.")
+    return body
+
+
+@api_view(["GET", "POST"])
+async def channel_messages(request, user, channel: str):
+    """POST: publish {"text", "client_id"?} -> 201 {"message"} (200 for a repeat);
+    GET: ?since=&before=&limit= -> 200 {"messages": [...oldest first], "more"}."""
+    validate_channel(channel)
+    if request.method == "POST":
+        body = read_json_body(request)
+        text = validate_text(body.get("text"), settings.RELAY_MAX_MESSAGE_CHARS)
+        client_id = validate_client_id(body.get("client_id"), code="bad_request")
+        message, created = await publishing.publish(user, channel, text, client_id)
+        return json_response({"message": message}, 201 if created else 200)
+    since = paging_from_query("since", request.GET.get("since"))
+    before = paging_from_query("before", request.GET.get("before"))
+    limit = paging_from_query("limit", request.GET.get("limit"))
+    await access.check_read(channel, user.id)
+    store = publishing.history_store(backends.get().redis)
+    page = await store.page(channel, since=since, before=before, limit=limit or DEFAULT_LIMIT)
+    return json_response({"messages": page.messages, "more": page.more})
+
+
+@api_view(["GET"])
+async def channel_list(request, user):
+    """200 {"channels": [{"channel", "access", "messages", "last_ts", "subscribers"}]}:
+    every recorded channel the caller may read."""
+    rows = await sync_to_async(lambda: [
+        (c.name, access.Policy(c.access, frozenset(m.userid for m in c.members.all())))
+        for c in Channel.objects.prefetch_related("members")
+    ])()
+    redis = backends.get().redis
+    store = publishing.history_store(redis)
+    registry = Registry(redis)
+    readable = [(name, policy) for name, policy in rows if policy.may_read(user.id)]
+
+    async def describe(name, policy):
+        count, last_ts = await store.stats(name)
+        subscribers = len(await registry.subscribers(name))
+        return {"channel": name, "access": policy.access, "messages": count, "last_ts": last_ts, "subscribers": subscribers}
+
+    return json_response({"channels": list(await asyncio.gather(*(describe(n, p) for n, p in readable)))})
+
+
+async def healthz(request):
+    """200 {"status": "ok"} while the process serves; no auth."""
+    return json_response({"status": "ok"})
+
+
+async def readyz(request):
+    """200 when Redis, NATS and PocketBase answer, else 503 with each check's reason."""
+    be = backends.get()
+
+    async def check_redis():
+        try:
+            await be.redis.ping()
+            return "ok"
+        except REDIS_ERRORS as exc:
+            return type(exc).__name__
+
+    async def check_nats():
+        try:
+            await be.jetstream()
+        except Unavailable:
+            pass
+        return be.nats_status
+
+    pocketbase = asyncio.to_thread(PocketBaseClient(settings.POCKETBASE_URL).healthy)
+    redis, nats, pb = await asyncio.gather(check_redis(), check_nats(), pocketbase)
+    checks = {"redis": redis, "nats": nats, "pocketbase": pb}
+    if all(v == "ok" for v in checks.values()):
+        return json_response({"status": "ok", "checks": checks})
+    return json_response({"status": "unavailable", "checks": checks}, 503)
+
+
+async def metrics_view(request):
+    """Prometheus text format; Bearer RELAY_METRICS_TOKEN required when that is set."""
+    expected = settings.RELAY_METRICS_TOKEN
+    if expected and request.headers.get("Authorization", "") != f"Bearer {expected}":
+        return error_response(RelayError("unauthorized", "Send 'Authorization: Bearer <metrics token>'."))
+    return HttpResponse(generate_latest(), content_type=CONTENT_TYPE_LATEST)
