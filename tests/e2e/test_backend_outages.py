@@ -32,7 +32,9 @@ async def publish_until_acked(client, channel, text, deadline_s=RECOVERY_S):
         await asyncio.sleep(0.2)
 
 
-async def test_nats_down_means_unavailable_then_recovery(relay, pb_user, nats_server):
+async def live_pair(relay, pb_user):
+    """Alice subscribed to a new channel and Bob connected; one message delivered.
+    Returns (alice, bob, channel, alice's client, bob's client, that message)."""
     alice, bob = pb_user("Alice"), pb_user("Bob")
     channel = new_channel()
     a = await Client.open(relay.ws_url, alice.token)
@@ -40,6 +42,11 @@ async def test_nats_down_means_unavailable_then_recovery(relay, pb_user, nats_se
     b = await Client.open(relay.ws_url, bob.token)
     before = (await b.request({"type": "publish", "channel": channel, "text": "before"}))["message"]
     assert await a.messages(1) == [before]
+    return alice, bob, channel, a, b, before
+
+
+async def test_nats_down_means_unavailable_then_recovery(relay, pb_user, nats_server):
+    alice, bob, channel, a, b, before = await live_pair(relay, pb_user)
 
     nats_server.stop()
     try:
@@ -60,13 +67,7 @@ async def test_nats_down_means_unavailable_then_recovery(relay, pb_user, nats_se
 
 
 async def test_redis_down_keeps_connections_refuses_new_ones_and_recovers(relay, pb_user, redis_server):
-    alice, bob = pb_user("Alice"), pb_user("Bob")
-    channel = new_channel()
-    a = await Client.open(relay.ws_url, alice.token)
-    await a.request({"type": "subscribe", "channel": channel})
-    b = await Client.open(relay.ws_url, bob.token)
-    before = (await b.request({"type": "publish", "channel": channel, "text": "before"}))["message"]
-    assert await a.messages(1) == [before]
+    alice, bob, channel, a, b, before = await live_pair(relay, pb_user)
 
     redis_server.stop()
     try:

@@ -36,6 +36,17 @@ def store(redis, clock=None, **kw):
     return HistoryStore(redis, clock=clock or FakeClock(1_764_400_000_123_456_789), **options)
 
 
+async def filled_store(redis, channel, n):
+    """A store with messages m0..m{n-1} in `channel`, 1 µs apart; returns (store, their ts)."""
+    clock = FakeClock(1_000_000_000)
+    s = store(redis, clock)
+    tss = []
+    for i in range(n):
+        clock.now += 1_000
+        tss.append((await s.append(channel, "u", "U", f"m{i}", None)).message["ts"])
+    return s, tss
+
+
 async def test_frozen_clock_still_gives_strictly_increasing_ts(redis, channel):
     s = store(redis)
     tss = [(await s.append(channel, "u1", "U", f"m{i}", None)).message["ts"] for i in range(5)]
@@ -91,12 +102,7 @@ async def test_rate_limit_token_bucket(redis, channel):
 
 
 async def test_paging_follows_the_protocol(redis, channel):
-    clock = FakeClock(1_000_000_000)
-    s = store(redis, clock)
-    tss = []
-    for i in range(10):
-        clock.now += 1_000
-        tss.append((await s.append(channel, "u", "U", f"m{i}", None)).message["ts"])
+    s, tss = await filled_store(redis, channel, 10)
 
     def texts(page):
         return [m["text"] for m in page.messages]
@@ -118,12 +124,7 @@ async def test_paging_follows_the_protocol(redis, channel):
 
 
 async def test_subscribe_read_favours_the_newest(redis, channel):
-    clock = FakeClock(1_000_000_000)
-    s = store(redis, clock)
-    tss = []
-    for i in range(6):
-        clock.now += 1_000
-        tss.append((await s.append(channel, "u", "U", f"m{i}", None)).message["ts"])
+    s, tss = await filled_store(redis, channel, 6)
     page, truncated = await s.newest_after(channel, tss[0], 3)
     assert ([m["text"] for m in page.messages], truncated, page.head) == (["m3", "m4", "m5"], True, tss[5])
     page, truncated = await s.newest_after(channel, tss[2], 3)
