@@ -112,6 +112,20 @@ async def release() -> None:
         await backends.close()
 
 
+def run_sync(coroutine_function, *args):
+    """Call an async function from sync code (commands, admin views: threads without a
+    running loop) on a private event loop, closing that loop's connections afterwards.
+    Never touches daphne's own loop or its connections. Exceptions propagate."""
+
+    async def call():
+        try:
+            return await coroutine_function(*args)
+        finally:
+            await release()
+
+    return asyncio.run(call())
+
+
 def get() -> Backends:
     """The Backends of the running event loop, created on first use from settings."""
     loop = asyncio.get_running_loop()

@@ -6,7 +6,6 @@ the channel loses the subscription (registry) and gets a `revoked` event on NATS
 every connection of theirs sends {"type": "unsubscribed", "channel", "reason":
 "forbidden"} and nothing more of the channel.
 """
-from asgiref.sync import async_to_sync
 from django.db import transaction
 
 from . import backends, events
@@ -27,7 +26,7 @@ def change_access(name: str, access: str | None = None, add=(), remove=()) -> Po
             ChannelMember.objects.get_or_create(channel=channel, userid=userid)
         ChannelMember.objects.filter(channel=channel, userid__in=list(remove)).delete()
     policy = load_policy(name, create=False)
-    async_to_sync(revoke_lost)(name, policy)
+    backends.run_sync(revoke_lost, name, policy)
     return policy
 
 
@@ -35,13 +34,9 @@ async def revoke_lost(channel: str, policy: Policy) -> list[str]:
     """End the subscriptions of subscribers who may no longer read `channel`; returns
     their ids. Raises Unavailable when NATS is down (the registry change stands)."""
     be = backends.get()
-    try:
-        registry = Registry(be.redis)
-        lost = sorted(u for u in await registry.subscribers(channel) if not policy.may_read(u))
-        for userid in lost:
-            generation = await registry.unsubscribe(userid, channel)
-            js = await be.jetstream()
-            await events.fan_out(js, [userid], events.revoked_event(channel, generation))
-        return lost
-    finally:
-        await backends.release()
+    registry = Registry(be.redis)
+    lost = sorted(u for u in await registry.subscribers(channel) if not policy.may_read(u))
+    for userid in lost:
+        generation = await registry.unsubscribe(userid, channel)
+        await events.fan_out(await be.jetstream(), [userid], events.revoked_event(channel, generation))
+    return lost

@@ -1,0 +1,39 @@
+"""`python manage.py history C [--since T] [--until T] [--limit N] [--json]`."""
+import orjson
+from django.core.management.base import BaseCommand
+
+from messaging import backends, publishing
+from messaging.management.support import channel_arg, limit_arg, run, time_arg
+from messaging.timeparse import format_ts
+
+
+class Command(BaseCommand):
+    help = (
+        "Print a channel's stored messages, oldest first. With --since: the oldest N after it; "
+        "otherwise the newest N (up to --until). T: Unix ns, ISO 8601 or 15m/2h/7d back from now."
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument("channel")
+        parser.add_argument("--since", help="exclusive: messages with ts > T")
+        parser.add_argument("--until", help="inclusive: messages with ts <= T")
+        parser.add_argument("--limit", type=int, help="page size (default 100, at most 1000)")
+        parser.add_argument("--json", action="store_true", help="one JSON message object per line")
+
+    def handle(self, *args, channel, since, until, limit, json, **options):
+        channel = channel_arg(channel)
+        since, until, limit = time_arg("since", since), time_arg("until", until), limit_arg(limit)
+
+        async def read():
+            store = publishing.history_store(backends.get().redis)
+            return await store.page(channel, since=since, until=until, limit=limit)
+
+        page = run(read)
+        for message in page.messages:
+            if json:
+                self.stdout.write(orjson.dumps(message).decode())
+            else:
+                self.stdout.write(f"{format_ts(message['ts'])}  {message['name'] or message['userid']}: {message['text']}")
+        if page.more and not json:
+            hint = f"--since {page.messages[-1]['ts']}" if since is not None else f"--until {page.messages[0]['ts'] - 1}"
+            self.stderr.write(f"(more messages: next page with {hint})")

@@ -1,0 +1,26 @@
+"""`python manage.py replay C [--since T] [--until T] [--user U] [--dry-run]`."""
+from django.core.management.base import BaseCommand
+
+from messaging.management.support import channel_arg, run, time_arg, user_arg
+from messaging.replay import replay
+
+
+class Command(BaseCommand):
+    help = (
+        "Deliver a channel's stored messages again to its subscribers (or one user) through NATS, "
+        "marked replay. Prints how many messages. T: Unix ns, ISO 8601 or 15m/2h/7d back from now."
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument("channel")
+        parser.add_argument("--since", help="exclusive: messages with ts > T")
+        parser.add_argument("--until", help="inclusive: messages with ts <= T")
+        parser.add_argument("--user", help="replay to this user id only")
+        parser.add_argument("--dry-run", action="store_true", help="count, send nothing")
+
+    def handle(self, *args, channel, since, until, user, dry_run, **options):
+        channel = channel_arg(channel)
+        user = user_arg(user) if user is not None else None
+        count = run(replay, channel, time_arg("since", since), time_arg("until", until), user, dry_run)
+        verb = "would replay" if dry_run else "replayed"
+        self.stdout.write(f"{verb} {count} message{'s' if count != 1 else ''} of {channel}")

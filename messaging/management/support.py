@@ -1,0 +1,57 @@
+"""What the relay's management commands share: argument checks and backend calls that
+end in a one-line CommandError, never a traceback."""
+import time
+
+from django.core.management.base import CommandError
+
+from messaging import backends
+from messaging.backends import REDIS_ERRORS
+from messaging.errors import RelayError
+from messaging.timeparse import parse_time
+from messaging.validation import is_valid_id, validate_channel
+
+
+def channel_arg(value: str) -> str:
+    """A valid channel id, else CommandError."""
+    try:
+        return validate_channel(value)
+    except RelayError as exc:
+        raise CommandError(f"invalid channel {value!r}: {exc.message}") from None
+
+
+def user_arg(value: str) -> str:
+    """A valid user id, else CommandError."""
+    if not is_valid_id(value):
+        raise CommandError(f"invalid user id {value!r}: 1 to 64 of A-Z a-z 0-9 _ -")
+    return value
+
+
+def time_arg(name: str, value: str | None) -> int | None:
+    """Unix ns from Unix ns, ISO 8601 or a duration back from now; None stays None."""
+    if value is None:
+        return None
+    try:
+        return parse_time(value, time.time_ns())
+    except ValueError as exc:
+        raise CommandError(f"--{name}: {exc}") from None
+
+
+def limit_arg(value: int | None) -> int:
+    """--limit: 1 or more (default 100), clamped to 1000."""
+    if value is None:
+        return 100
+    if value < 1:
+        raise CommandError("--limit must be at least 1")
+    return min(value, 1000)
+
+
+def run(coroutine_function, *args):
+    """Run an async function against Redis/NATS from a command; backend failures become
+    a CommandError naming the backend. The loop's connections are closed afterwards."""
+
+    try:
+        return backends.run_sync(coroutine_function, *args)
+    except RelayError as exc:
+        raise CommandError(exc.message) from None
+    except REDIS_ERRORS as exc:
+        raise CommandError(f"Redis is unavailable: {exc}") from None

@@ -1,0 +1,29 @@
+"""Deliver stored messages again (PROTOCOL.md `replay`): through NATS, marked `replay`.
+
+Connections show replayed messages even if they saw them (clients dedupe by id), and a
+replay never moves a cursor.
+"""
+from . import backends, events, publishing
+from .subscriptions import Registry
+
+BATCH = 1000
+
+
+async def replay(channel: str, since: int | None, until: int | None, user: str | None, dry_run: bool) -> int:
+    """Replay messages with since < ts <= until of `channel` to its subscribers (or to
+    `user` only); returns how many messages (not messages x users). Raises Unavailable
+    when NATS is down, redis-py errors when Redis is."""
+    be = backends.get()
+    store = publishing.history_store(be.redis)
+    targets = [user] if user else sorted(await Registry(be.redis).subscribers(channel))
+    js = None if dry_run or not targets else await be.jetstream()
+    count, cursor = 0, since or 0  # no real message has ts 0
+    while True:
+        page = await store.page(channel, since=cursor, until=until, limit=BATCH)
+        for message in page.messages:
+            if js is not None:
+                await events.fan_out(js, targets, events.replay_event(message))
+        count += len(page.messages)
+        if not page.more or not page.messages:
+            return count
+        cursor = page.messages[-1]["ts"]

@@ -1,0 +1,606 @@
+"""The server-rendered chat page in headless Chromium, against the running relay
+(daphne + two workers, real Redis/NATS/PocketBase). Alice uses the page; Bob posts
+through the HTTP API with his Bearer token.
+
+DOM contract used here: ``/login/`` (``#email``, ``#password``, ``#login-submit``,
+``.form-error``), ``/signup/`` (``#name``, ``#email``, ``#password``,
+``#signup-submit``); ``/``: ``#user-name``, ``#connection-state[data-state]``,
+``#logout-button``, ``#subscribe-form`` > ``#channel-input`` + ``#subscribe-button``,
+``#subscriptions li[data-channel]`` (``.channel-name``, ``.unread``,
+``.unsubscribe``), ``#current-channel``, ``#messages li.message[data-id]``
+(``.sender``, ``time[datetime]``, ``.text``), ``#load-older``, ``textarea#composer``,
+``#send-button``, ``#notice``.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+import requests
+from playwright.sync_api import Locator, Page, expect
+
+from .conftest import DESKTOP, PHONE
+
+pytestmark = [pytest.mark.e2e, pytest.mark.browser]
+
+DOCS = Path(__file__).resolve().parents[2] / "docs"
+NOT_LIVE = re.compile(r"^(?!live$)")
+# While daphne is down the browser itself logs the failed WebSocket handshakes.
+NETWORK_ERRORS = (r"WebSocket", r"ERR_CONNECTION_REFUSED", r"Failed to load resource")
+
+
+# -- helpers ---------------------------------------------------------------------------
+def fresh_channel(prefix: str = "c") -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:10]}"
+
+
+def api_url(relay, channel: str) -> str:
+    return f"{relay.http_url}api/channels/{channel}/messages"
+
+
+def post(relay, user, channel: str, text: str, session=requests) -> dict:
+    """Publish over the HTTP API as ``user``; returns the stored message."""
+    r = session.post(api_url(relay, channel), json={"text": text}, headers=user.headers, timeout=10)
+    assert r.status_code == 201, r.text
+    return r.json()["message"]
+
+
+def stored(relay, user, channel: str) -> list[dict]:
+    r = requests.get(api_url(relay, channel), headers=user.headers, timeout=10)
+    assert r.status_code == 200, r.text
+    return r.json()["messages"]
+
+
+def state(page: Page) -> Locator:
+    return page.locator("#connection-state")
+
+
+def expect_live(page: Page, timeout: float = 15_000) -> None:
+    expect(state(page)).to_have_attribute("data-state", "live", timeout=timeout)
+
+
+def login(page: Page, relay, user) -> None:
+    """Log in through the form; ends on the chat page, connected."""
+    page.goto(relay.http_url + "login/")
+    page.locator("#email").fill(user.email)
+    page.locator("#password").fill(user.password)
+    page.locator("#login-submit").click()
+    expect(page).to_have_url(relay.http_url)
+    expect(page.locator("#user-name")).to_have_text(user.name)
+    expect_live(page)
+
+
+def sub_item(page: Page, channel: str) -> Locator:
+    return page.locator(f'#subscriptions li[data-channel="{channel}"]')
+
+
+def subscribe(page: Page, channel: str) -> None:
+    """Subscribe through the form; the channel becomes the current one."""
+    page.locator("#channel-input").fill(channel)
+    page.locator("#subscribe-button").click()
+    expect(sub_item(page, channel)).to_have_count(1)
+    expect(page.locator("#current-channel")).to_contain_text(channel)
+
+
+def message(page: Page, msg: dict | str) -> Locator:
+    msg_id = msg if isinstance(msg, str) else msg["id"]
+    return page.locator(f'#messages li.message[data-id="{msg_id}"]')
+
+
+def message_ids(page: Page) -> list[str]:
+    return page.locator("#messages li.message").evaluate_all("els => els.map(e => e.dataset.id)")
+
+
+def expect_message(page: Page, msg: dict, sender: str) -> Locator:
+    """``msg`` is shown exactly once, with ``sender`` and exactly its text."""
+    li = message(page, msg)
+    expect(li).to_have_count(1)
+    expect(li.locator(".sender")).to_have_text(sender)
+    shown = li.locator(".text").inner_text()
+    assert shown == msg["text"], f"message {msg['id']} shows {shown!r}, sent {msg['text']!r}"
+    return li
+
+
+def expect_no_unread(item: Locator) -> None:
+    """The ``.unread`` badge of a subscription is hidden or empty."""
+    badge = item.locator(".unread")
+    expect(badge).to_have_count(1)
+    badge.page.wait_for_function(
+        """(el) => {
+            const s = getComputedStyle(el);
+            const hidden = el.hidden || s.display === 'none' || s.visibility === 'hidden'
+                || el.getClientRects().length === 0;
+            return hidden || el.textContent.trim() === '';
+        }""", arg=badge.element_handle(), timeout=15_000)
+
+
+def expect_hidden_or_disabled(locator: Locator) -> None:
+    locator.page.wait_for_function(
+        """(el) => !el || el.disabled || el.hidden || getComputedStyle(el).display === 'none'
+                   || el.getClientRects().length === 0""",
+        arg=locator.element_handle(), timeout=15_000)
+
+
+def focus_by_tab(page: Page, element_id: str, presses: int = 40) -> None:
+    """Press Tab until ``#element_id`` has the keyboard focus."""
+    for _ in range(presses):
+        if page.evaluate("() => document.activeElement && document.activeElement.id") == element_id:
+            return
+        page.keyboard.press("Tab")
+    raise AssertionError(f"#{element_id} is not reachable with Tab in {presses} presses")
+
+
+def fits_horizontally(locator: Locator, width: int) -> None:
+    locator.scroll_into_view_if_needed()
+    box = locator.bounding_box()
+    assert box is not None, f"{locator} has no box"
+    assert box["x"] >= -1 and box["x"] + box["width"] <= width + 1, \
+        f"{locator} sticks out of the {width}px viewport: {box}"
+
+
+def no_horizontal_scroll(page: Page) -> None:
+    sw, iw = page.evaluate("() => [document.documentElement.scrollWidth, window.innerWidth]")
+    assert sw <= iw, f"the page scrolls horizontally: scrollWidth {sw} > width {iw}"
+
+
+def restart_relay_web_stopped_first(relay, port: int):
+    """Start daphne again on ``port`` in place of the stopped ``relay.web``
+    (what ``relay.restart_web()`` does after its ``stop()``)."""
+    new = relay.start_web(port=port)
+    relay.webs.remove(new)
+    relay.webs[0] = new
+    return new
+
+
+# -- sign in -----------------------------------------------------------------------------
+def test_unauthenticated_chat_redirects_to_login(relay, page, page_log):
+    page.goto(relay.http_url)
+    expect(page).to_have_url(re.compile("^" + re.escape(relay.http_url + "login/")))
+    expect(page.locator("#login-submit")).to_be_visible()
+    expect(page.locator('a[href*="/signup/"]')).to_be_visible()
+    page_log.assert_no_js_errors()
+
+
+def test_wrong_password_shows_a_clear_error(relay, pb_user, page, page_log):
+    alice = pb_user("Alice")
+    page.goto(relay.http_url + "login/")
+    page.locator("#email").fill(alice.email)
+    page.locator("#password").fill(alice.password + "-wrong")
+    page.locator("#login-submit").click()
+    expect(page).to_have_url(re.compile("^" + re.escape(relay.http_url + "login/")))
+    error = page.locator(".form-error").first
+    expect(error).to_be_visible()
+    expect(error).to_have_text(re.compile(r"password|invalid|incorrect|wrong", re.I))
+    expect(page.locator("#password")).to_have_value("")  # never echoed back
+    # and the chat stays closed
+    page.goto(relay.http_url)
+    expect(page).to_have_url(re.compile("^" + re.escape(relay.http_url + "login/")))
+    page_log.assert_no_dialogs()
+    page_log.assert_no_js_errors()
+
+
+def test_signup_lands_on_chat_then_logout(relay, pb_user, page, page_log):
+    name = "Carol Signup"
+    email = f"carol-{uuid.uuid4().hex[:10]}@example.com"
+    password = f"pw-{uuid.uuid4().hex}"
+    page.goto(relay.http_url + "login/")
+    page.locator('a[href*="/signup/"]').first.click()
+    expect(page).to_have_url(relay.http_url + "signup/")
+    page.locator("#name").fill(name)
+    page.locator("#email").fill(email)
+    page.locator("#password").fill(password)
+    page.locator("#signup-submit").click()
+    expect(page).to_have_url(relay.http_url)
+    expect(page.locator("#user-name")).to_have_text(name)
+    expect_live(page)
+
+    page.locator("#logout-button").click()
+    expect(page).to_have_url(re.compile("^" + re.escape(relay.http_url + "login/")))
+    page.goto(relay.http_url)
+    expect(page).to_have_url(re.compile("^" + re.escape(relay.http_url + "login/")))
+
+    # the same email again: an error on the sign-up page, not a crash
+    page.goto(relay.http_url + "signup/")
+    page.locator("#name").fill(name)
+    page.locator("#email").fill(email)
+    page.locator("#password").fill(password)
+    page.locator("#signup-submit").click()
+    expect(page).to_have_url(relay.http_url + "signup/")
+    expect(page.locator(".form-error").first).to_be_visible()
+
+    # the new account logs in like any other
+    page.goto(relay.http_url + "login/")
+    page.locator("#email").fill(email)
+    page.locator("#password").fill(password)
+    page.locator("#login-submit").click()
+    expect(page.locator("#user-name")).to_have_text(name)
+    page_log.assert_no_dialogs()
+    page_log.assert_no_js_errors()
+
+
+# -- the seed scenario -------------------------------------------------------------------
+def test_history_then_live_message_without_reload(relay, pb_user, new_page, page_log):
+    alice, bob = pb_user("Alice"), pb_user("Bob")
+    channel = fresh_channel("seed")
+    earlier = post(relay, bob, channel, "hello alice, are you there?")
+
+    page = new_page(timezone_id="Asia/Kolkata", locale="en-GB")
+    login(page, relay, alice)
+    expect(state(page)).to_have_text(re.compile(r"\w"))  # a human text next to the state
+    subscribe(page, channel)
+    expect_message(page, earlier, "Bob")
+
+    page.evaluate("() => { window.__sameDocument = true; }")
+    later = post(relay, bob, channel, "yes, live now")
+    expect_message(page, later, "Bob")
+    assert page.evaluate("() => window.__sameDocument === true"), "the page reloaded"
+    assert message_ids(page) == [earlier["id"], later["id"]]
+    expect(state(page)).to_have_attribute("data-state", "live")
+
+    # <time datetime> is the message's instant; the text is the local (Kolkata) time
+    time_el = message(page, later).locator("time")
+    machine = time_el.get_attribute("datetime")
+    assert machine, "time element without a datetime attribute"
+    kolkata = timezone(timedelta(hours=5, minutes=30))
+    parsed = datetime.fromisoformat(machine.replace("Z", "+00:00"))
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=kolkata)
+    sent = datetime.fromtimestamp(later["ts"] / 1e9, tz=timezone.utc)
+    assert abs((parsed - sent).total_seconds()) < 1.0, (machine, sent)
+    local = sent.astimezone(kolkata)
+    hour12 = local.hour % 12 or 12
+    expect(time_el).to_have_text(re.compile(
+        rf"(^|\D)0?({local.hour}|{hour12})[:.]{local.minute:02d}(\D|$)"))
+    page_log.assert_no_dialogs()
+    page_log.assert_no_js_errors()
+
+
+# -- rendering ---------------------------------------------------------------------------
+XSS = ["<script>alert(1)</script>", "<img src=x onerror=alert(2)>", '"><svg onload=alert(3)>']
+
+
+def test_html_in_messages_and_names_is_shown_as_text(relay, pb_user, pb_admin, page, page_log):
+    alice, bob, mallory = pb_user("Alice"), pb_user("Bob"), pb_user("Mallory")
+    evil_name = "<img src=x onerror=alert(4)>"
+    pb_admin.update_user(mallory.id, name=evil_name)
+    channel = fresh_channel("xss")
+    from_history = [post(relay, bob, channel, text) for text in XSS]
+    page_log_pages = page  # noqa: F841 (the page fixture records dialogs)
+    login(page, relay, alice)
+    subscribe(page, channel)
+    live = [post(relay, bob, channel, text) for text in XSS]
+    named = post(relay, mallory, channel, "hi from a funny name")
+    sentinel = post(relay, bob, channel, "sentinel: everything above has rendered")
+
+    for msg in [*from_history, *live]:
+        expect_message(page, msg, "Bob")
+    expect_message(page, named, evil_name)
+    expect_message(page, sentinel, "Bob")
+    # a channel name with HTML in the subscribe box changes nothing either
+    page.locator("#channel-input").fill('"><img src=x onerror=alert(5)>')
+    page.locator("#subscribe-button").click()
+    bad = post(relay, bob, channel, "second sentinel")
+    expect_message(page, bad, "Bob")
+
+    expect(page.locator("#messages img, #messages script, #messages svg")).to_have_count(0)
+    expect(page.locator('img[src="x"]')).to_have_count(0)
+    expect(page.locator("#subscriptions li")).to_have_count(1)
+    page_log.assert_no_dialogs()
+    page_log.assert_no_js_errors()
+
+
+def test_long_words_wrap_and_unicode_renders_exactly(relay, pb_user, page, page_log):
+    alice, bob = pb_user("Alice"), pb_user("Bob")
+    channel = fresh_channel("text")
+    login(page, relay, alice)
+    subscribe(page, channel)
+    texts = ["W" * 300, "👍🏽 שלום e\u0301", "👩‍👩‍👧 مرحبا (123) abc\tend", "x" * 80 + " " + "y" * 300]
+    msgs = [post(relay, bob, channel, text) for text in texts]
+    for msg in msgs:
+        expect_message(page, msg, "Bob")
+    pane = page.locator("#messages")
+    sw, cw = pane.evaluate("e => [e.scrollWidth, e.clientWidth]")
+    assert sw <= cw, f"#messages scrolls horizontally: scrollWidth {sw} > clientWidth {cw}"
+    pane_box = pane.bounding_box()
+    for msg in msgs:
+        box = message(page, msg).locator(".text").bounding_box()
+        assert box["x"] + box["width"] <= pane_box["x"] + pane_box["width"] + 1, (msg["text"][:20], box, pane_box)
+    no_horizontal_scroll(page)
+    # exactly as sent: no normalising (e + U+0301 stays two code points)
+    shown = message(page, msgs[1]).locator(".text").evaluate("e => e.textContent")
+    assert shown == "👍🏽 שלום e\u0301" and "\u00e9" not in shown
+    page_log.assert_no_js_errors()
+
+
+# -- composing ---------------------------------------------------------------------------
+def test_enter_sends_shift_enter_adds_a_line(relay, pb_user, page, page_log):
+    alice = pb_user("Alice")
+    channel = fresh_channel("compose")
+    login(page, relay, alice)
+    subscribe(page, channel)
+    composer = page.locator("textarea#composer")
+    composer.click()
+    composer.press_sequentially("line one")
+    page.keyboard.press("Shift+Enter")
+    composer.press_sequentially("line two")
+    expect(composer).to_have_value("line one\nline two")
+    expect(page.locator("#messages li.message")).to_have_count(0)
+
+    page.keyboard.press("Enter")
+    first = page.locator("#messages li.message")
+    expect(first).to_have_count(1)
+    expect(first.locator(".sender")).to_have_text("Alice")
+    assert first.locator(".text").inner_text() == "line one\nline two"
+    expect(composer).to_have_value("")
+
+    page.keyboard.press("Enter")  # empty: sends nothing
+    composer.fill("with the button")
+    page.locator("#send-button").click()
+    expect(page.locator("#messages li.message")).to_have_count(2)
+    expect(composer).to_have_value("")
+    texts = [m["text"] for m in stored(relay, alice, channel)]
+    assert texts == ["line one\nline two", "with the button"]
+    ids = message_ids(page)
+    assert ids == [m["id"] for m in stored(relay, alice, channel)]  # once each, in order
+    page_log.assert_no_dialogs()
+    page_log.assert_no_js_errors()
+
+
+# -- several channels ----------------------------------------------------------------------
+def test_unread_badge_counts_and_clears(relay, pb_user, page, page_log):
+    alice, bob = pb_user("Alice"), pb_user("Bob")
+    a, b = fresh_channel("a"), fresh_channel("b")
+    login(page, relay, alice)
+    subscribe(page, a)
+    subscribe(page, b)  # b is in view
+    expect_no_unread(sub_item(page, a))
+
+    first = post(relay, bob, a, "psst, over here")
+    expect(sub_item(page, a).locator(".unread")).to_have_text("1")
+    second = post(relay, bob, a, "still over here")
+    expect(sub_item(page, a).locator(".unread")).to_have_text("2")
+    in_view = post(relay, bob, b, "in view")
+    expect_message(page, in_view, "Bob")
+    expect_no_unread(sub_item(page, b))
+    expect(message(page, first)).to_have_count(0)  # not mixed into b's pane
+
+    sub_item(page, a).locator(".channel-name").click()
+    expect(page.locator("#current-channel")).to_contain_text(a)
+    expect_message(page, first, "Bob")
+    expect_message(page, second, "Bob")
+    expect(message(page, in_view)).to_have_count(0)
+    expect_no_unread(sub_item(page, a))
+    page_log.assert_no_js_errors()
+
+
+def test_load_older_pages_back_without_duplicates(relay, pb_user, page, page_log):
+    alice, bob = pb_user("Alice"), pb_user("Bob")
+    channel = fresh_channel("older")
+    with requests.Session() as session:
+        msgs = [post(relay, bob, channel, f"message {i:03d}", session=session) for i in range(120)]
+    login(page, relay, alice)
+    subscribe(page, channel)
+    expect_message(page, msgs[-1], "Bob")
+    ids = message_ids(page)
+    assert 0 < len(ids) < 120, f"the pane shows {len(ids)} of 120 messages at first"
+    assert ids == [m["id"] for m in msgs[-len(ids):]], "the first page is not the newest, in order"
+
+    load = page.locator("#load-older")
+    expect(load).to_be_visible()
+    expect(load).to_be_enabled()
+    clicks = 0
+    while message(page, msgs[0]).count() == 0:
+        assert clicks < 10, f"still no oldest message after {clicks} clicks ({len(ids)} shown)"
+        shown = len(ids)
+        load.click()
+        clicks += 1
+        expect(page.locator("#messages li.message")).not_to_have_count(shown)
+        ids = message_ids(page)
+        assert len(ids) > shown
+    expect_message(page, msgs[0], "Bob")
+    ids = message_ids(page)
+    assert len(ids) == len(set(ids)), "duplicate data-id in #messages"
+    assert ids == [m["id"] for m in msgs], "not every message once, oldest first"
+    expect_hidden_or_disabled(load)
+
+    live = post(relay, bob, channel, "and one more, live")
+    expect_message(page, live, "Bob")
+    assert message_ids(page) == [*(m["id"] for m in msgs), live["id"]]
+    page_log.assert_no_js_errors()
+
+
+def test_subscriptions_and_missed_messages_survive_a_reload(relay, pb_user, page, page_log):
+    alice, bob = pb_user("Alice"), pb_user("Bob")
+    a, b = fresh_channel("keep-a"), fresh_channel("keep-b")
+    login(page, relay, alice)
+    subscribe(page, a)
+    subscribe(page, b)
+    seen = post(relay, bob, a, "seen before leaving")
+    expect(sub_item(page, a).locator(".unread")).to_have_text("1")
+
+    page.goto("about:blank")
+    missed = post(relay, bob, a, "sent while alice was away")
+    page.goto(relay.http_url)
+    expect_live(page)
+    expect(sub_item(page, a)).to_have_count(1)
+    expect(sub_item(page, b)).to_have_count(1)
+    expect(page.locator("#subscriptions li")).to_have_count(2)
+    sub_item(page, a).locator(".channel-name").click()
+    expect(page.locator("#current-channel")).to_contain_text(a)
+    expect_message(page, seen, "Bob")
+    expect_message(page, missed, "Bob")
+    live = post(relay, bob, a, "live after the reload")
+    expect_message(page, live, "Bob")
+    assert message_ids(page) == [seen["id"], missed["id"], live["id"]]
+    page_log.assert_no_js_errors()
+
+
+def test_unsubscribe_removes_the_channel(relay, pb_user, page, page_log):
+    alice, bob = pb_user("Alice"), pb_user("Bob")
+    a, b = fresh_channel("stay"), fresh_channel("leave")
+    login(page, relay, alice)
+    subscribe(page, a)
+    subscribe(page, b)
+    sub_item(page, b).locator(".unsubscribe").click()
+    expect(sub_item(page, b)).to_have_count(0)
+    expect(sub_item(page, a)).to_have_count(1)
+    post(relay, bob, b, "nobody here any more")
+    in_a = post(relay, bob, a, "but here")
+    sub_item(page, a).locator(".channel-name").click()
+    expect_message(page, in_a, "Bob")
+    expect(sub_item(page, b)).to_have_count(0)
+    page.reload()
+    expect_live(page)
+    expect(sub_item(page, a)).to_have_count(1)
+    expect(sub_item(page, b)).to_have_count(0)
+    page_log.assert_no_js_errors()
+
+
+# -- layout and access ---------------------------------------------------------------------
+def test_phone_width_subscribe_and_send(relay, pb_user, new_page, page_log):
+    alice, bob = pb_user("Alice"), pb_user("Bob")
+    channel = fresh_channel("phone")
+    page = new_page(viewport=PHONE, is_mobile=True, has_touch=True)
+    login(page, relay, alice)
+    no_horizontal_scroll(page)
+    for selector in ("#subscribe-form", "#channel-input", "#subscribe-button"):
+        expect(page.locator(selector)).to_be_visible()
+        fits_horizontally(page.locator(selector), PHONE["width"])
+    subscribe(page, channel)
+    from_bob = post(relay, bob, channel, "hi from a phone-sized test " + "z" * 120)
+    expect_message(page, from_bob, "Bob")
+    for selector in ("#subscriptions", "#composer", "#send-button", "#messages"):
+        expect(page.locator(selector)).to_be_visible()
+        fits_horizontally(page.locator(selector), PHONE["width"])
+    page.locator("#composer").fill("sent from the phone")
+    page.locator("#send-button").tap()
+    mine = page.locator("#messages li.message", has_text="sent from the phone")
+    expect(mine).to_have_count(1)
+    expect(mine.locator(".sender")).to_have_text("Alice")
+    expect(message(page, from_bob)).to_be_visible()
+    no_horizontal_scroll(page)
+    page_log.assert_no_js_errors()
+
+
+UNLABELLED_JS = """() => Array.from(document.querySelectorAll(
+        'input:not([type=hidden]):not([type=submit]):not([type=button]), textarea, select'))
+    .filter(el => !(el.labels && el.labels.length) && !el.getAttribute('aria-label')
+                  && !el.getAttribute('aria-labelledby'))
+    .map(el => el.id || el.name || el.outerHTML)"""
+
+
+def test_labels_and_keyboard_only_use(relay, pb_user, page, page_log):
+    alice = pb_user("Alice")
+    page.goto(relay.http_url + "signup/")
+    assert page.evaluate(UNLABELLED_JS) == []
+    expect(page.get_by_label(re.compile(r"name", re.I))).to_have_id("name")
+    expect(page.get_by_label(re.compile(r"e-?mail", re.I))).to_have_id("email")
+    expect(page.get_by_label(re.compile(r"password", re.I))).to_have_id("password")
+
+    page.goto(relay.http_url + "login/")
+    assert page.evaluate(UNLABELLED_JS) == []
+    page.get_by_label(re.compile(r"e-?mail", re.I)).fill(alice.email)
+    page.get_by_label(re.compile(r"password", re.I)).fill(alice.password)
+    page.keyboard.press("Enter")  # submits the form
+    expect(page).to_have_url(relay.http_url)
+    expect_live(page)
+    assert page.evaluate(UNLABELLED_JS) == []
+    expect(page.get_by_label("Channel", exact=True)).to_have_id("channel-input")
+    expect(page.get_by_label("Message", exact=True)).to_have_id("composer")
+
+    channel = fresh_channel("keys")
+    focus_by_tab(page, "channel-input")
+    page.keyboard.type(channel)
+    page.keyboard.press("Enter")
+    expect(sub_item(page, channel)).to_have_count(1)
+    expect(page.locator("#current-channel")).to_contain_text(channel)
+    focus_by_tab(page, "composer")
+    page.keyboard.type("typed without a mouse")
+    page.keyboard.press("Enter")
+    mine = page.locator("#messages li.message")
+    expect(mine).to_have_count(1)
+    expect(mine.locator(".text")).to_have_text("typed without a mouse")
+    page_log.assert_no_js_errors()
+
+
+# -- reconnecting --------------------------------------------------------------------------
+@pytest.mark.slow
+@pytest.mark.timeout(240)
+def test_reconnects_after_daphne_restart_and_misses_nothing(relay, pb_user, page, page_log):
+    alice, bob = pb_user("Alice"), pb_user("Bob")
+    channel = fresh_channel("reconnect")
+    login(page, relay, alice)
+    subscribe(page, channel)
+    first = post(relay, bob, channel, "before the restart")
+    expect_message(page, first, "Bob")
+
+    port = relay.web.port
+    racing = [post(relay, bob, channel, f"right before the stop {i}") for i in range(2)]
+    relay.web.stop()
+    try:
+        expect(state(page)).to_have_attribute("data-state", NOT_LIVE, timeout=30_000)
+        restart_relay_web_stopped_first(relay, port)
+        while_down = [post(relay, bob, channel, f"while the page was away {i}") for i in range(3)]
+    finally:
+        if not relay.web.running():
+            restart_relay_web_stopped_first(relay, port)
+    expect_live(page, timeout=60_000)
+    for msg in [*racing, *while_down]:
+        expect_message(page, msg, "Bob")
+    after = post(relay, bob, channel, "after the reconnect")
+    expect_message(page, after, "Bob")
+    ids = message_ids(page)
+    assert ids == [m["id"] for m in [first, *racing, *while_down, after]], ids
+    page_log.assert_no_dialogs()
+    page_log.assert_no_js_errors(allow=NETWORK_ERRORS)
+
+
+# -- screenshots for the docs ----------------------------------------------------------------
+@pytest.mark.screenshots
+def test_screenshots_for_the_docs(relay, pb_user, new_page, page_log):
+    alice, bob = pb_user("Alice"), pb_user("Bob")
+    general, random = "general", "random"
+    post(relay, bob, general, "Morning! Did the release go out last night?")
+    page = new_page(viewport=DESKTOP)
+    login(page, relay, alice)
+    subscribe(page, random)
+    subscribe(page, general)
+    composer = page.locator("#composer")
+
+    def say(text: str) -> None:
+        composer.fill(text)
+        composer.press("Enter")
+        expect(page.locator("#messages li.message", has_text=text)).to_have_count(1)
+        expect(composer).to_have_value("")
+
+    say("It did 🎉 Shipped at 9:40, all checks green.")
+    reply = post(relay, bob, general, "Nice. The reconnect logic held up through the restart too.")
+    expect_message(page, reply, "Bob")
+    say("Lunch at 12:30 to celebrate? 🍜")
+    last = post(relay, bob, general, "Count me in!")
+    expect_message(page, last, "Bob")
+    post(relay, bob, random, "Board game night on Friday? 🎲")
+    post(relay, bob, random, "I'll bring snacks.")
+    expect(sub_item(page, random).locator(".unread")).to_have_text("2")
+    page.evaluate("() => document.activeElement && document.activeElement.blur()")
+    DOCS.mkdir(exist_ok=True)
+    page.screenshot(path=str(DOCS / "screenshot-desktop.png"))
+
+    phone = new_page(viewport=PHONE, is_mobile=True, has_touch=True)
+    login(phone, relay, alice)
+    if sub_item(phone, general).count() == 1:
+        sub_item(phone, general).locator(".channel-name").click()
+    else:
+        subscribe(phone, general)
+    expect(phone.locator("#current-channel")).to_contain_text(general)
+    expect_message(phone, last, "Bob")
+    post(relay, bob, random, "Also: who has the projector cable?")
+    expect(sub_item(phone, random).locator(".unread")).not_to_have_text(re.compile(r"^\s*$"))
+    phone.evaluate("() => document.activeElement && document.activeElement.blur()")
+    phone.screenshot(path=str(DOCS / "screenshot-phone.png"))
+    page_log.assert_no_dialogs()
+    page_log.assert_no_js_errors()
