@@ -1014,7 +1014,6 @@ class RelayClient:
         await self._ready.wait()
         self.status("* type /help for commands, /sub CHANNEL to start")
         lines = _start_line_reader(stdin_fd)
-        publishes: set[asyncio.Task] = set()
         while True:
             line = await lines.get()
             if line is None:
@@ -1042,13 +1041,11 @@ class RelayClient:
             elif cmd.name == "history":
                 self._spawn(self.history(cmd.channel, before=cmd.ts))
             elif cmd.name == "say":
-                task = self._spawn(self.publish(cmd.channel, cmd.text))
-                publishes.add(task)
-                task.add_done_callback(publishes.discard)
-        if publishes:
-            _, late = await asyncio.wait(publishes, timeout=5)
+                self._spawn(self.publish(cmd.channel, cmd.text))
+        if self._tasks:  # let acks and replies to what was typed arrive (piped input quits fast)
+            _, late = await asyncio.wait(set(self._tasks), timeout=5)
             if late:
-                self.status(f"! leaving without an ack for {len(late)} message(s)")
+                self.status(f"! leaving without a reply to {len(late)} request(s)")
         return 0
 
 
