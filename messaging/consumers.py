@@ -22,7 +22,7 @@ from django.conf import settings
 from auth_pocketbase.client import PocketBaseUnavailable
 from auth_pocketbase.verification import Unauthorized, get_verifier
 
-from . import access, backends, frames, metrics, publishing
+from . import access, backends, frames, metrics, publishing, records
 from .backends import REDIS_ERRORS
 from .delivery import Plan, plan
 from .errors import RelayError, Unavailable
@@ -204,6 +204,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
             )
         except SubscriptionLimit:
             raise RelayError("rate_limited", "Too many subscriptions for this user.") from None
+        await records.arecord_subscription(channel, self.user.id)
         since = command.since if command.since is not None else cursor
         page, truncated = await self.history.newest_after(channel, since, command.limit)
         await self.send_frame(frames.with_ref({
@@ -221,6 +222,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
 
     async def on_unsubscribe(self, command):
         generation = await self.registry.unsubscribe(self.user.id, command.channel)
+        await records.aforget_subscriptions(command.channel, [self.user.id])
         self.subscribed.pop(command.channel, None)
         self.pending_cursors.pop(command.channel, None)
         await self.send_frame(frames.with_ref({"type": "unsubscribed", "channel": command.channel}, command.ref))

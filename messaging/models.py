@@ -44,3 +44,22 @@ class ChannelMember(models.Model):
 
     def __str__(self):
         return f"{self.userid} in {self.channel.name}"
+
+
+class Subscription(models.Model):
+    """A user's subscription to a channel, mirrored from Redis for the admin.
+
+    Redis (subscriptions.py) is what fan-out and cursors use; this row is written when a
+    subscription starts and deleted when it ends. The admin reads cursors from Redis.
+    """
+
+    channel = models.ForeignKey(Channel, related_name="subscriptions", on_delete=models.CASCADE)
+    userid = models.CharField(max_length=64, validators=[channel_id_validator])
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["channel", "userid"], name="unique_subscription")]
+        ordering = ["channel__name", "userid"]
+
+    def __str__(self):
+        return f"{self.userid} on {self.channel.name}"

@@ -11,6 +11,7 @@ from django.db import transaction
 from . import backends, events
 from .access import Policy, load_policy
 from .models import Channel, ChannelMember
+from .records import forget_subscriptions
 from .subscriptions import Registry
 
 
@@ -25,8 +26,15 @@ def change_access(name: str, access: str | None = None, add=(), remove=()) -> Po
         for userid in add:
             ChannelMember.objects.get_or_create(channel=channel, userid=userid)
         ChannelMember.objects.filter(channel=channel, userid__in=list(remove)).delete()
+    return revoke_after_change(name)
+
+
+def revoke_after_change(name: str) -> Policy:
+    """After a channel's access or members changed (command or admin): end the
+    subscriptions of users who lost access; returns the channel's new policy."""
     policy = load_policy(name, create=False)
-    backends.run_sync(revoke_lost, name, policy)
+    lost = backends.run_sync(revoke_lost, name, policy)
+    forget_subscriptions(name, lost)
     return policy
 
 

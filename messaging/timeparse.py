@@ -6,6 +6,8 @@ without an offset is UTC. Everything becomes Unix nanoseconds.
 import re
 from datetime import datetime, timezone
 
+from .timestamps import ts_to_datetime
+
 _DURATION = re.compile(r"([0-9]+)([smhdw])", re.ASCII)
 _SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 MAX_INT64 = 2**63 - 1
@@ -39,5 +41,4 @@ def parse_time(value: str, now_ns: int) -> int:
 
 def format_ts(ts: int) -> str:
     """A ts in ns as '2026-11-29 09:41:03.123456 UTC'."""
-    moment = datetime.fromtimestamp(ts // 1_000_000_000, tz=timezone.utc).replace(microsecond=(ts // 1000) % 1_000_000)
-    return moment.strftime("%Y-%m-%d %H:%M:%S.%f UTC")
+    return ts_to_datetime(ts).strftime("%Y-%m-%d %H:%M:%S.%f UTC")

@@ -6,6 +6,8 @@ queries by ts are range queries by id, and the message `id` is unique in its cha
 The atomic assignment lives in lua/publish.lua; `next_ts` is the same rule in Python.
 """
 
+from datetime import datetime, timezone
+
 NS_PER_MS = 1_000_000
 
 
@@ -29,3 +31,8 @@ def id_to_ts(entry_id: str) -> int:
     """Inverse of ts_to_id: the ts in Unix ns of a stream entry id 'ms-seq'."""
     ms, _, seq = entry_id.partition("-")
     return int(ms) * NS_PER_MS + int(seq)
+
+
+def ts_to_datetime(ts: int) -> datetime:
+    """A ts in Unix ns as an aware UTC datetime, exact to the microsecond (truncated)."""
+    return datetime.fromtimestamp(ts // 1_000_000_000, tz=timezone.utc).replace(microsecond=(ts // 1000) % 1_000_000)

@@ -108,7 +108,7 @@ TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True
 STATIC_URL = "static/"
-STATIC_ROOT = BASE_DIR / "var" / "static"
+STATIC_ROOT = env.str("DJANGO_STATIC_ROOT", default="") or None  # for collectstatic, if wanted
 # WhiteNoise serves the app's static files from the apps themselves under daphne, in
 # development and production alike (no collectstatic step needed to run).
 WHITENOISE_USE_FINDERS = True

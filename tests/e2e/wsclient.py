@@ -37,6 +37,10 @@ class Client:
     async def recv(self, timeout=15.0) -> dict:
         return json.loads(await asyncio.wait_for(self.ws.recv(), timeout))
 
+    async def frames(self, n: int, timeout=15.0) -> list[dict]:
+        """The next `n` frames, whatever their type."""
+        return [await self.recv(timeout) for _ in range(n)]
+
     async def request(self, frame: dict, timeout=15.0) -> dict:
         """Send `frame` with a fresh ref and return the reply carrying that ref."""
         ref = next(_refs)

@@ -1,0 +1,217 @@
+"""The Django admin for operators: channels with their Redis state, and subscriptions.
+
+Counts, recent messages and cursors are read live from Redis (inspection.py); access
+and members are edited here, and users who lose access lose their subscriptions.
+"""
+import time
+from datetime import datetime
+
+from django import forms
+from django.contrib import admin, messages
+from django.contrib.admin.views.main import ChangeList
+from django.template.response import TemplateResponse
+
+from . import backends, inspection
+from .backends import REDIS_ERRORS
+from .errors import RelayError
+from .models import Channel, ChannelMember, Subscription
+from .replay import replay
+from .revocation import revoke_after_change
+from .timeparse import parse_time
+from .timestamps import ts_to_datetime
+from .validation import is_valid_id
+
+RECENT_PAGE = 50
+BACKEND_ERRORS = (RelayError, *REDIS_ERRORS)
+
+
+def ts_datetime(ts: int | None) -> datetime | None:
+    """A ts in ns as an aware datetime (the admin shows it in local time); None stays None."""
+    return None if ts is None else ts_to_datetime(ts)
+
+
+class ChannelMemberInline(admin.TabularInline):
+    model = ChannelMember
+    extra = 1
+    verbose_name = "member (PocketBase user id)"
+
+
+class StatsChangeList(ChangeList):
+    """Fetches the Redis stats of the listed page of channels in one round trip."""
+
+    def get_results(self, request):
+        super().get_results(request)
+        try:
+            stats = backends.run_sync(inspection.channel_stats, [c.name for c in self.result_list])
+        except BACKEND_ERRORS as exc:
+            messages.warning(request, f"Redis is unavailable, counts are not shown: {exc}")
+            stats = {}
+        for channel in self.result_list:
+            channel.stats = stats.get(channel.name)
+
+
+class TimeRangeForm(forms.Form):
+    since = forms.CharField(required=False, help_text="Exclusive. Unix ns, ISO 8601 (2026-11-29T09:00:00Z) or 15m / 2h / 7d back.")
+    until = forms.CharField(required=False, help_text="Inclusive, same forms. Empty: up to now.")
+    user = forms.CharField(required=False, help_text="Only this PocketBase user id; empty: every subscriber.")
+
+    def _time(self, name):
+        value = self.cleaned_data[name].strip()
+        if not value:
+            return None
+        try:
+            return parse_time(value, time.time_ns())
+        except ValueError as exc:
+            raise forms.ValidationError(str(exc)) from None
+
+    def clean_since(self):
+        return self._time("since")
+
+    def clean_until(self):
+        return self._time("until")
+
+    def clean_user(self):
+        user = self.cleaned_data["user"].strip() or None
+        if user is not None and not is_valid_id(user):
+            raise forms.ValidationError("1 to 64 of A-Z a-z 0-9 _ -")
+        return user
+
+
+class TrimForm(forms.Form):
+    keep = forms.IntegerField(min_value=0, initial=1000, help_text="Keep only this many newest messages.")
+
+
+class ConfirmForm(forms.Form):
+    pass
+
+
+@admin.register(Channel)
+class ChannelAdmin(admin.ModelAdmin):
+    list_display = ["name", "access", "message_count", "last_activity", "subscriber_count", "retention"]
+    list_filter = ["access", "created_at"]
+    search_fields = ["name"]
+    inlines = [ChannelMemberInline]
+    actions = ["replay_range", "trim_history", "delete_history"]
+    change_form_template = "admin/messaging/channel/change_form.html"
+
+    def get_changelist(self, request, **kwargs):
+        return StatsChangeList
+
+    def get_readonly_fields(self, request, obj=None):
+        return ["name", "created_at"] if obj else []
+
+    @admin.display(description="messages")
+    def message_count(self, obj):
+        return obj.stats.messages if getattr(obj, "stats", None) else "?"
+
+    @admin.display(description="last activity")
+    def last_activity(self, obj):
+        return ts_datetime(obj.stats.last_ts) if getattr(obj, "stats", None) else None
+
+    @admin.display(description="subscribers")
+    def subscriber_count(self, obj):
+        return obj.stats.subscribers if getattr(obj, "stats", None) else "?"
+
+    @admin.display(description="retained since")
+    def retention(self, obj):
+        return ts_datetime(obj.stats.oldest_ts) if getattr(obj, "stats", None) else None
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        channel = self.get_object(request, object_id)
+        extra_context = dict(extra_context or {})
+        if channel is not None:
+            extra_context.update(self.inspect(request, channel))
+        return super().change_view(request, object_id, form_url, extra_context)
+
+    def inspect(self, request, channel) -> dict:
+        """Recent messages (newest first, paged with ?before=<ts>) and subscribers with cursors."""
+        before = request.GET.get("before")
+        before = int(before) if before and before.isascii() and before.isdigit() else None
+        subscribers = list(channel.subscriptions.values_list("userid", flat=True))
+        try:
+            recent, more = backends.run_sync(inspection.recent_messages, channel.name, before, RECENT_PAGE)
+            cursors = backends.run_sync(inspection.cursors, channel.name, subscribers)
+        except BACKEND_ERRORS as exc:
+            messages.warning(request, f"Redis is unavailable: {exc}")
+            return {}
+        return {
+            "recent_messages": [dict(m, when=ts_datetime(m["ts"])) for m in recent],
+            "older_before": recent[-1]["ts"] if more and recent else None,
+            "subscriber_cursors": [(u, ts_datetime(cursors.get(u))) for u in subscribers],
+        }
+
+    def save_related(self, request, form, formsets, change):
+        super().save_related(request, form, formsets, change)
+        try:
+            revoke_after_change(form.instance.name)
+        except BACKEND_ERRORS as exc:
+            messages.warning(request, f"Saved, but subscriptions of users who lost access could not be ended yet: {exc}")
+
+    def action_page(self, request, queryset, form, title, action, button):
+        """An intermediate page that asks for the action's parameters or confirmation."""
+        context = {
+            **self.admin_site.each_context(request), "title": title, "form": form, "queryset": queryset,
+            "action": action, "button": button, "opts": self.model._meta,
+            "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,
+        }
+        return TemplateResponse(request, "admin/messaging/channel/action_form.html", context)
+
+    def run_on_each(self, request, queryset, work, done):
+        for channel in queryset:
+            try:
+                result = work(channel.name)
+            except BACKEND_ERRORS as exc:
+                self.message_user(request, f"{channel.name}: {exc}", messages.ERROR)
+            else:
+                self.message_user(request, done(channel.name, result), messages.SUCCESS)
+
+    @admin.action(description="Replay a time range to the subscribers")
+    def replay_range(self, request, queryset):
+        form = TimeRangeForm(request.POST if "apply" in request.POST else None)
+        if not form.is_valid():
+            return self.action_page(request, queryset, form, "Replay messages", "replay_range", "Replay")
+        data = form.cleaned_data
+        self.run_on_each(
+            request, queryset,
+            lambda name: backends.run_sync(replay, name, data["since"], data["until"], data["user"], False),
+            lambda name, n: f"{name}: replayed {n} message{'s' if n != 1 else ''}.",
+        )
+
+    @admin.action(description="Trim history (keep the newest N)")
+    def trim_history(self, request, queryset):
+        form = TrimForm(request.POST if "apply" in request.POST else None)
+        if not form.is_valid():
+            return self.action_page(request, queryset, form, "Trim history", "trim_history", "Trim")
+        keep = form.cleaned_data["keep"]
+        self.run_on_each(
+            request, queryset,
+            lambda name: backends.run_sync(inspection.trim_history, name, keep),
+            lambda name, n: f"{name}: removed {n} old message{'s' if n != 1 else ''}, kept at most {keep}.",
+        )
+
+    @admin.action(description="Delete history")
+    def delete_history(self, request, queryset):
+        if "apply" not in request.POST:
+            return self.action_page(
+                request, queryset, ConfirmForm(), "Delete history: are you sure?", "delete_history",
+                "Yes, delete every stored message of these channels",
+            )
+        self.run_on_each(
+            request, queryset,
+            lambda name: backends.run_sync(inspection.delete_history, name),
+            lambda name, n: f"{name}: deleted {n} message{'s' if n != 1 else ''}.",
+        )
+
+
+@admin.register(Subscription)
+class SubscriptionAdmin(admin.ModelAdmin):
+    list_display = ["channel", "userid", "created_at"]
+    list_filter = ["channel__access"]
+    search_fields = ["userid", "channel__name"]
+    list_select_related = ["channel"]
+
+    def has_add_permission(self, request):
+        return False  # subscriptions are made by users, through the relay
+
+    def has_change_permission(self, request, obj=None):
+        return False
