@@ -91,7 +91,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
                     return await self.channel_layer.receive(self.channel_name)
                 except REDIS_ERRORS:
                     if not failed:
-                        log.warning("Redis unavailable under connection %s; waiting for it", self.connection_id)
+                        log.warning("Redis unavailable under connection %s; waiting for it", self.connection_id, extra=self.log_fields())
                     failed = True
                     raise
 
@@ -123,6 +123,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
         await self.send_frame(
             {"type": "welcome", "userid": self.user.id, "name": self.user.name, "subscriptions": subscriptions}
         )
+        log.info("connection opened", extra=self.log_fields())
         self.tasks.append(asyncio.create_task(self.keep_alive()))
 
     async def refuse(self, error: RelayError, close_code: int):
@@ -143,6 +144,8 @@ class ChatConsumer(AsyncWebsocketConsumer):
         if self.user is None or self.released:
             return
         self.released = True
+        log.info("connection closed", extra=self.log_fields())
+        metrics.SUBSCRIPTIONS.dec(len(self.subscribed))
         if self.counted:
             metrics.CONNECTIONS.dec()
         try:
@@ -151,7 +154,16 @@ class ChatConsumer(AsyncWebsocketConsumer):
             if self.counted:
                 await self.registry.close_connection(self.user.id, self.connection_id)
         except REDIS_ERRORS:
-            log.warning("Redis unavailable while closing connection %s", self.connection_id)
+            log.warning("Redis unavailable while closing connection %s", self.connection_id, extra=self.log_fields())
+
+    def log_fields(self, channel: str | None = None, message_id: str | None = None) -> dict:
+        """Structured log fields of this connection (never its token)."""
+        fields = {"connection": self.connection_id, "user": self.user.id if self.user else None}
+        if channel:
+            fields["channel"] = channel
+        if message_id:
+            fields["message_id"] = message_id
+        return fields
 
     async def send_frame(self, frame: dict):
         await self.send(text_data=orjson.dumps(frame).decode())
@@ -175,7 +187,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
         except REDIS_ERRORS:
             await self.send_frame(frames.error_frame(Unavailable("Redis"), frames.safe_ref(obj)))
         except Exception:  # never let a client frame end in daphne's 1011
-            log.exception("Unexpected error handling a frame of user %s", self.user.id)
+            log.exception("Unexpected error handling a frame", extra=self.log_fields())
             await self.send_frame(frames.error_frame(Unavailable("The relay"), frames.safe_ref(obj)))
 
     async def on_ping(self, command):
@@ -183,6 +195,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
 
     async def on_publish(self, command):
         message, _ = await publishing.publish(self.user, command.channel, command.text, command.client_id)
+        log.debug("published", extra=self.log_fields(command.channel, message["id"]))
         frame = {"type": "ack", "message": message}
         if command.client_id is not None:
             frame["client_id"] = command.client_id
@@ -215,16 +228,18 @@ class ChatConsumer(AsyncWebsocketConsumer):
         state = self.subscribed.get(channel)
         if state is None:
             self.subscribed[channel] = Subscribed(last, generation)
+            metrics.SUBSCRIPTIONS.inc()
         else:
             state.last, state.generation = max(state.last, last), generation
         if page.messages:
             self.move_cursor(channel, page.head)
+        log.info("subscribed", extra=self.log_fields(channel))
 
     async def on_unsubscribe(self, command):
         generation = await self.registry.unsubscribe(self.user.id, command.channel)
         await records.aforget_subscriptions(command.channel, [self.user.id])
-        self.subscribed.pop(command.channel, None)
-        self.pending_cursors.pop(command.channel, None)
+        self.drop_channel(command.channel)
+        log.info("unsubscribed", extra=self.log_fields(command.channel))
         await self.send_frame(frames.with_ref({"type": "unsubscribed", "channel": command.channel}, command.ref))
         await self.channel_layer.group_send(user_group(self.user.id), {
             "type": "relay.unsubscribed", "channel": command.channel, "generation": generation,
@@ -255,10 +270,12 @@ class ChatConsumer(AsyncWebsocketConsumer):
             try:
                 batch = await self.history.between(channel, state.last, message["ts"]) or batch
             except REDIS_ERRORS:
-                log.warning("Redis unavailable while filling a gap of %s; delivering what arrived", channel)
-        for item in batch:
-            await self.send_frame({"type": "message", "message": item})
+                log.warning("Redis unavailable while filling a gap; delivering what arrived", extra=self.log_fields(channel))
+        now = time.time_ns()
         metrics.MESSAGES_DELIVERED.inc(len(batch))
+        for item in batch:
+            metrics.DELIVERY_LATENCY.observe(max(0, now - item["ts"]) / 1e9)
+            await self.send_frame({"type": "message", "message": item})
         state.last = batch[-1]["ts"]
         self.move_cursor(channel, state.last)
 
@@ -270,12 +287,17 @@ class ChatConsumer(AsyncWebsocketConsumer):
         state = self.subscribed.get(channel)
         if state is None or state.generation > generation:
             return  # not subscribed here, or subscribed again after the notice was sent
-        del self.subscribed[channel]
-        self.pending_cursors.pop(channel, None)
+        self.drop_channel(channel)
         frame = {"type": "unsubscribed", "channel": channel}
         if reason:
             frame["reason"] = reason
         await self.send_frame(frame)
+
+    def drop_channel(self, channel: str):
+        """Stop delivering `channel` on this connection."""
+        if self.subscribed.pop(channel, None) is not None:
+            metrics.SUBSCRIPTIONS.dec()
+        self.pending_cursors.pop(channel, None)
 
     # Cursors and housekeeping -------------------------------------------------------
 
@@ -292,7 +314,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
         try:
             await self.flush_cursors()
         except REDIS_ERRORS:
-            log.warning("Redis unavailable; cursors of %s kept for the next flush", self.user.id)
+            log.warning("Redis unavailable; cursors kept for the next flush", extra=self.log_fields())
         finally:
             self.tasks = [t for t in self.tasks if not t.done() and t is not asyncio.current_task()]
 
@@ -328,4 +350,4 @@ class ChatConsumer(AsyncWebsocketConsumer):
                     await self.registry.refresh_connection(self.user.id, self.connection_id)
                     await self.channel_layer.group_add(user_group(self.user.id), self.channel_name)
                 except REDIS_ERRORS:
-                    log.warning("Redis unavailable during the heartbeat of %s", self.connection_id)
+                    log.warning("Redis unavailable during the heartbeat", extra=self.log_fields())

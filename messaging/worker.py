@@ -44,15 +44,19 @@ async def run(nats_url: str, ack_wait: float, stop: asyncio.Event, ready=None) -
         try:
             await layer.group_send(f"user.{userid}", {"type": "relay.event", "data": msg.data.decode()})
         except Exception as exc:  # Redis down: let JetStream redeliver shortly
-            log.warning("group_send to user.%s failed (%r); event will be redelivered", userid, exc)
+            log.warning("group_send failed (%r); the event will be redelivered", exc, extra={"user": userid})
             await msg.nak(delay=1.0)
             return
         await msg.ack()
         metrics.EVENTS_HANDLED.inc()
+        if msg.metadata.num_delivered > 1:
+            metrics.REDELIVERIES.inc()
 
     config = api.ConsumerConfig(ack_wait=ack_wait, max_deliver=-1, max_ack_pending=20_000)
     await js.subscribe(SUBJECTS[0], queue=QUEUE_GROUP, cb=handle, manual_ack=True, config=config)
+    log.info("consuming %s in queue group %s", SUBJECTS[0], QUEUE_GROUP)
     if ready:
         ready()
     await stop.wait()
+    log.info("draining")
     await nc.drain()

@@ -7,6 +7,8 @@ from pathlib import Path
 
 import environ
 
+from relay_project import logging as relay_logging
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 env = environ.Env()
@@ -35,6 +37,9 @@ RELAY_MAX_CONNECTIONS_PER_USER = env.int("RELAY_MAX_CONNECTIONS_PER_USER", defau
 RELAY_METRICS_TOKEN = env.str("RELAY_METRICS_TOKEN", default="")
 # Seconds JetStream waits for a worker's ack before redelivering an event to another worker.
 RELAY_WORKER_ACK_WAIT = env.float("RELAY_WORKER_ACK_WAIT", default=10.0)
+# A relay_worker serves its own Prometheus metrics here when the port is not 0.
+RELAY_WORKER_METRICS_PORT = env.int("RELAY_WORKER_METRICS_PORT", default=0)
+RELAY_WORKER_METRICS_ADDR = env.str("RELAY_WORKER_METRICS_ADDR", default="127.0.0.1")
 
 INSTALLED_APPS = [
     "daphne",
@@ -115,11 +120,9 @@ WHITENOISE_USE_FINDERS = True
 WHITENOISE_AUTOREFRESH = DEBUG
 LOGIN_URL = "/login/"
 
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
-    "root": {"handlers": ["console"], "level": env.str("RELAY_LOG_LEVEL", default="INFO")},
-    "loggers": {"django.channels.server": {"level": "WARNING"}},
-}
+# One JSON object per line unless DJANGO_DEBUG (then readable lines); RELAY_LOG_FORMAT
+# (json or text) overrides. Tokens never reach the logs (relay_project/logging.py).
+LOGGING = relay_logging.config(
+    env.str("RELAY_LOG_FORMAT", default="text" if DEBUG else "json") == "json",
+    env.str("RELAY_LOG_LEVEL", default="INFO"),
+)

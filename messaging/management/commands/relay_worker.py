@@ -5,6 +5,7 @@ import sys
 
 from django.conf import settings
 from django.core.management.base import BaseCommand
+from prometheus_client import start_http_server
 
 from messaging import worker
 
@@ -12,7 +13,16 @@ from messaging import worker
 class Command(BaseCommand):
     help = "Consume events.> from JetStream (queue group 'relay') and hand each to the user's channel-layer group. Drains and exits 0 on SIGTERM."
 
-    def handle(self, *args, **options):
+    def add_arguments(self, parser):
+        parser.add_argument(
+            "--metrics-port", type=int, default=settings.RELAY_WORKER_METRICS_PORT,
+            help="serve this worker's Prometheus metrics on 127.0.0.1:PORT/metrics (default: "
+                 "RELAY_WORKER_METRICS_PORT; 0 = off)",
+        )
+
+    def handle(self, *args, metrics_port, **options):
+        if metrics_port:
+            start_http_server(metrics_port, addr=settings.RELAY_WORKER_METRICS_ADDR)
         asyncio.run(self.main())
 
     async def main(self):
