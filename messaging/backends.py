@@ -23,6 +23,7 @@ log = logging.getLogger(__name__)
 
 REDIS_ERRORS = (aioredis.ConnectionError, aioredis.TimeoutError, OSError)
 CONNECT_RETRY_SECONDS = 1.0  # at most one new NATS connection attempt per second per loop
+FIRST_CONNECT_TIMEOUT_S = 3.0
 
 
 class Backends:
@@ -55,7 +56,8 @@ class Backends:
                     raise Unavailable("NATS")
                 self._last_attempt = time.monotonic()
                 try:
-                    self._nc = await connect_nats(self.nats_url)
+                    # nats-py keeps retrying a first connection: bound it ourselves.
+                    self._nc = await asyncio.wait_for(connect_nats(self.nats_url), FIRST_CONNECT_TIMEOUT_S)
                 except Exception as exc:  # nats-py raises several unrelated types here
                     log.warning("NATS connection failed: %s", exc)
                     raise Unavailable("NATS") from exc
@@ -84,22 +86,16 @@ class Backends:
 
 
 async def connect_nats(url: str, **options) -> NATS:
-    """A nats-py client that never gives up reconnecting once connected.
-
-    Raises whatever nats-py raises when the first connection fails (server down).
+    """A nats-py client that never gives up reconnecting once connected (`options`
+    override nats.connect's arguments). Raises whatever nats-py raises when the first
+    connection fails (server down).
     """
 
     async def on_error(exc):
         log.warning("NATS: %s", exc)
 
-    return await nats.connect(
-        url,
-        connect_timeout=2,
-        reconnect_time_wait=0.5,
-        max_reconnect_attempts=-1,
-        error_cb=on_error,
-        **options,
-    )
+    settings_ = {"connect_timeout": 2, "reconnect_time_wait": 0.5, "max_reconnect_attempts": -1, "error_cb": on_error}
+    return await nats.connect(url, **{**settings_, **options})
 
 
 _per_loop: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Backends]" = weakref.WeakKeyDictionary()

@@ -115,3 +115,19 @@ async def test_pocketbase_down_keeps_open_connections_and_refuses_new_ones(relay
     finally:
         pocketbase_server.start()
     await a.close(), await b.close()
+
+
+async def test_relay_started_while_nats_is_down_answers_unavailable_then_recovers(relay, pb_user, nats_server):
+    bob = pb_user("Bob")
+    channel = new_channel()
+    nats_server.stop()
+    try:
+        relay.restart_web()
+        b = await Client.open(relay.ws_url, bob.token)
+        reply = await b.request({"type": "publish", "channel": channel, "text": "during"}, timeout=30)
+        assert (reply["type"], reply["code"]) == ("error", "unavailable")
+    finally:
+        nats_server.start()
+    stored = await publish_until_acked(b, channel, "after")
+    assert stored["text"] == "after"
+    await b.close()

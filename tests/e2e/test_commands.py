@@ -59,3 +59,17 @@ def test_bad_arguments_end_in_one_line_without_traceback(relay, args, needle):
     assert done.returncode != 0
     assert "Traceback" not in done.stderr
     assert needle in done.stderr.strip().splitlines()[-1]  # one line says what is wrong
+
+
+def test_relay_check_passes_on_healthy_servers_and_names_what_is_wrong(relay):
+    healthy = relay.manage("relay_check", check=False)
+    assert healthy.returncode == 0, healthy.stdout + healthy.stderr
+    assert "ok      redis" in healthy.stdout and "ok      pocketbase" in healthy.stdout
+    broken = relay.manage("relay_check", check=False, env={
+        "NATS_URL": "nats://127.0.0.1:1", "DJANGO_ALLOWED_HOSTS": "", "RELAY_PUBLISH_BURST": "0",
+    })
+    assert broken.returncode == 1 and "Traceback" not in broken.stderr
+    assert "ERROR   nats: cannot reach NATS at nats://127.0.0.1:1" in broken.stdout
+    assert "DJANGO_ALLOWED_HOSTS is empty" in broken.stdout
+    assert "RELAY_PUBLISH_BURST is 0" in broken.stdout
+    assert "3 problems found" in broken.stderr
