@@ -88,3 +88,19 @@ def test_replay_form_refuses_bad_times(admin_client, seeded):
     page = admin_client.post(CHANGELIST, {"action": "replay_range", "_selected_action": [channel.pk],
                                           "apply": "yes", "since": "yesterday", "until": "", "user": ""})
     assert page.status_code == 200 and "not a time" in page.content.decode()
+
+
+def test_changing_access_in_the_admin_ends_subscriptions_of_users_who_lost_it(admin_client, seeded, settings):
+    channel, _ = seeded
+    response = admin_client.post(f"{CHANGELIST}{channel.pk}/change/", {
+        "access": "members",
+        "members-TOTAL_FORMS": "1", "members-INITIAL_FORMS": "0", "members-MIN_NUM_FORMS": "0",
+        "members-MAX_NUM_FORMS": "1000", "members-0-userid": "bobid", "members-0-id": "", "members-0-channel": channel.pk,
+    })
+    assert response.status_code == 302, response.content.decode()[:2000]
+    channel.refresh_from_db()
+    assert channel.access == "members" and list(channel.members.values_list("userid", flat=True)) == ["bobid"]
+    r = redis_sync.Redis.from_url(settings.REDIS_URL, decode_responses=True)
+    assert r.smembers(f"relay:subscribers:{channel.name}") == set()
+    assert r.hget("relay:subscriptions:aliceid", channel.name) is None
+    assert not Subscription.objects.filter(channel=channel).exists()
