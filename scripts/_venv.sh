@@ -42,3 +42,33 @@ ensure_docker_compose() {
         echo "warning: could not install docker-compose with apt-get" >&2
     fi
 }
+
+# ensure_chromium: install Debian's chromium (the browser tests in tests/browser drive
+# /usr/bin/chromium with Playwright; `playwright install` is never used) when it is
+# missing. Skipped when it is already installed or RELAY_SKIP_APT=1; `apt-get update`
+# runs only when apt does not know the package yet or the first install fails; never
+# fatal here (the browser tests skip, and fail under CI=true).
+ensure_chromium() {
+    if [ -x /usr/bin/chromium ] || [ "${RELAY_SKIP_APT:-0}" = 1 ]; then
+        return 0
+    fi
+    local sudo=""
+    if [ "$(id -u)" -ne 0 ]; then
+        if command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then sudo="sudo -n"; else sudo="none"; fi
+    fi
+    if [ "$sudo" = none ] || ! command -v apt-get >/dev/null 2>&1; then
+        echo "note: /usr/bin/chromium is missing and apt-get cannot run here: tests/browser" \
+             "will be skipped (and fail under CI=true)" >&2
+        return 0
+    fi
+    echo "Installing chromium (Debian package) for the browser tests ..." >&2
+    local install=(env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium)
+    if ! apt-cache show chromium >/dev/null 2>&1; then
+        $sudo apt-get update -qq >&2 || true
+    fi
+    if ! $sudo "${install[@]}" >&2; then
+        if ! { $sudo apt-get update -qq && $sudo "${install[@]}"; } >&2; then
+            echo "warning: could not install chromium with apt-get" >&2
+        fi
+    fi
+}

@@ -1,9 +1,13 @@
 """Browser fixtures: Debian's Chromium (``/usr/bin/chromium``, never a Playwright
 download) driven by Playwright's sync API.
 
-- ``browser`` (session): one headless Chromium. Missing Chromium or Playwright skips
-  the browser tests locally and FAILS them under ``CI=true`` (``./scripts/test``
-  installs Chromium with apt-get when it can).
+- ``browser`` (module): one headless Chromium per test module. Missing Chromium or
+  Playwright skips the browser tests locally and FAILS them under ``CI=true``
+  (``./scripts/test`` installs Chromium with apt-get when it can). Not session-scoped
+  on purpose: while Playwright's sync API is started, its event loop counts as the
+  thread's running loop, so every pytest-asyncio test collected after the browser
+  tests would fail ("Runner.run() cannot be called from a running event loop").
+  Scoped to the module, Playwright stops before the next module's tests run.
 - ``new_page(**context_options)`` (function): a page in a fresh browser context
   (own cookies), 1280x800 unless ``viewport`` says otherwise. Every page records its
   dialogs and JavaScript errors in ``page_log`` and is screenshotted on failure.
@@ -75,7 +79,7 @@ class PageLog:
                 f"console errors: {self.console_errors}")
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def playwright_instance():
     try:
         from playwright.sync_api import expect, sync_playwright
@@ -89,9 +93,9 @@ def playwright_instance():
         playwright.stop()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser(playwright_instance):
-    """One headless Debian Chromium for the whole session."""
+    """One headless Debian Chromium for the test module (see the module docstring)."""
     if not (os.path.isfile(CHROMIUM) and os.access(CHROMIUM, os.X_OK)):
         _unavailable(f"{CHROMIUM} is missing: install Debian's chromium "
                      "(./scripts/test does it with apt-get as root)")

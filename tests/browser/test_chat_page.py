@@ -28,9 +28,10 @@ from .conftest import DESKTOP, PHONE
 pytestmark = [pytest.mark.e2e, pytest.mark.browser]
 
 DOCS = Path(__file__).resolve().parents[2] / "docs"
-NOT_LIVE = re.compile(r"^(?!live$)")
 # While daphne is down the browser itself logs the failed WebSocket handshakes.
 NETWORK_ERRORS = (r"WebSocket", r"ERR_CONNECTION_REFUSED", r"Failed to load resource")
+# A form with errors is answered 400, which the browser logs as a failed load.
+FORM_400 = (r"status of 400 .*/(login|signup)/\)$",)
 
 
 # -- helpers ---------------------------------------------------------------------------
@@ -78,9 +79,19 @@ def sub_item(page: Page, channel: str) -> Locator:
     return page.locator(f'#subscriptions li[data-channel="{channel}"]')
 
 
+def fill_field(locator: Locator, value: str, attempts: int = 3) -> None:
+    """``fill`` and check that the text landed there: the page moves the focus to the
+    composer when a subscription completes, which can race a test's next ``fill``."""
+    for _ in range(attempts):
+        locator.fill(value)
+        if locator.input_value() == value:
+            return
+    expect(locator).to_have_value(value)
+
+
 def subscribe(page: Page, channel: str) -> None:
     """Subscribe through the form; the channel becomes the current one."""
-    page.locator("#channel-input").fill(channel)
+    fill_field(page.locator("#channel-input"), channel)
     page.locator("#subscribe-button").click()
     expect(sub_item(page, channel)).to_have_count(1)
     expect(page.locator("#current-channel")).to_contain_text(channel)
@@ -119,6 +130,8 @@ def expect_no_unread(item: Locator) -> None:
 
 
 def expect_hidden_or_disabled(locator: Locator) -> None:
+    if locator.count() == 0:
+        return
     locator.page.wait_for_function(
         """(el) => !el || el.disabled || el.hidden || getComputedStyle(el).display === 'none'
                    || el.getClientRects().length === 0""",
@@ -180,7 +193,7 @@ def test_wrong_password_shows_a_clear_error(relay, pb_user, page, page_log):
     page.goto(relay.http_url)
     expect(page).to_have_url(re.compile("^" + re.escape(relay.http_url + "login/")))
     page_log.assert_no_dialogs()
-    page_log.assert_no_js_errors()
+    page_log.assert_no_js_errors(allow=FORM_400)
 
 
 def test_signup_lands_on_chat_then_logout(relay, pb_user, page, page_log):
@@ -219,7 +232,7 @@ def test_signup_lands_on_chat_then_logout(relay, pb_user, page, page_log):
     page.locator("#login-submit").click()
     expect(page.locator("#user-name")).to_have_text(name)
     page_log.assert_no_dialogs()
-    page_log.assert_no_js_errors()
+    page_log.assert_no_js_errors(allow=FORM_400)
 
 
 # -- the seed scenario -------------------------------------------------------------------
@@ -269,7 +282,6 @@ def test_html_in_messages_and_names_is_shown_as_text(relay, pb_user, pb_admin, p
     pb_admin.update_user(mallory.id, name=evil_name)
     channel = fresh_channel("xss")
     from_history = [post(relay, bob, channel, text) for text in XSS]
-    page_log_pages = page  # noqa: F841 (the page fixture records dialogs)
     login(page, relay, alice)
     subscribe(page, channel)
     live = [post(relay, bob, channel, text) for text in XSS]
@@ -281,7 +293,7 @@ def test_html_in_messages_and_names_is_shown_as_text(relay, pb_user, pb_admin, p
     expect_message(page, named, evil_name)
     expect_message(page, sentinel, "Bob")
     # a channel name with HTML in the subscribe box changes nothing either
-    page.locator("#channel-input").fill('"><img src=x onerror=alert(5)>')
+    fill_field(page.locator("#channel-input"), '"><img src=x onerror=alert(5)>')
     page.locator("#subscribe-button").click()
     bad = post(relay, bob, channel, "second sentinel")
     expect_message(page, bad, "Bob")
@@ -377,16 +389,20 @@ def test_unread_badge_counts_and_clears(relay, pb_user, page, page_log):
     page_log.assert_no_js_errors()
 
 
+OLDER_TOTAL = 260  # the page shows up to 150 at first (subscribe 100 + one page of 50)
+
+
 def test_load_older_pages_back_without_duplicates(relay, pb_user, page, page_log):
     alice, bob = pb_user("Alice"), pb_user("Bob")
     channel = fresh_channel("older")
     with requests.Session() as session:
-        msgs = [post(relay, bob, channel, f"message {i:03d}", session=session) for i in range(120)]
+        msgs = [post(relay, bob, channel, f"message {i:03d}", session=session)
+                for i in range(OLDER_TOTAL)]
     login(page, relay, alice)
     subscribe(page, channel)
     expect_message(page, msgs[-1], "Bob")
     ids = message_ids(page)
-    assert 0 < len(ids) < 120, f"the pane shows {len(ids)} of 120 messages at first"
+    assert 0 < len(ids) < OLDER_TOTAL, f"the pane shows {len(ids)} of {OLDER_TOTAL} messages at first"
     assert ids == [m["id"] for m in msgs[-len(ids):]], "the first page is not the newest, in order"
 
     load = page.locator("#load-older")
@@ -542,7 +558,7 @@ def test_reconnects_after_daphne_restart_and_misses_nothing(relay, pb_user, page
     racing = [post(relay, bob, channel, f"right before the stop {i}") for i in range(2)]
     relay.web.stop()
     try:
-        expect(state(page)).to_have_attribute("data-state", NOT_LIVE, timeout=30_000)
+        expect(state(page)).not_to_have_attribute("data-state", "live", timeout=30_000)
         restart_relay_web_stopped_first(relay, port)
         while_down = [post(relay, bob, channel, f"while the page was away {i}") for i in range(3)]
     finally:
@@ -562,6 +578,8 @@ def test_reconnects_after_daphne_restart_and_misses_nothing(relay, pb_user, page
 # -- screenshots for the docs ----------------------------------------------------------------
 @pytest.mark.screenshots
 def test_screenshots_for_the_docs(relay, pb_user, new_page, page_log):
+    """docs/screenshot-desktop.png (1280x800) and docs/screenshot-phone.png (390x844).
+    No emoji in the texts: whether they render depends on the machine's fonts."""
     alice, bob = pb_user("Alice"), pb_user("Bob")
     general, random = "general", "random"
     post(relay, bob, general, "Morning! Did the release go out last night?")
@@ -577,13 +595,13 @@ def test_screenshots_for_the_docs(relay, pb_user, new_page, page_log):
         expect(page.locator("#messages li.message", has_text=text)).to_have_count(1)
         expect(composer).to_have_value("")
 
-    say("It did 🎉 Shipped at 9:40, all checks green.")
+    say("It did! Shipped at 9:40, all checks green.")
     reply = post(relay, bob, general, "Nice. The reconnect logic held up through the restart too.")
     expect_message(page, reply, "Bob")
-    say("Lunch at 12:30 to celebrate? 🍜")
+    say("Lunch at 12:30 to celebrate?")
     last = post(relay, bob, general, "Count me in!")
     expect_message(page, last, "Bob")
-    post(relay, bob, random, "Board game night on Friday? 🎲")
+    post(relay, bob, random, "Board game night on Friday?")
     post(relay, bob, random, "I'll bring snacks.")
     expect(sub_item(page, random).locator(".unread")).to_have_text("2")
     page.evaluate("() => document.activeElement && document.activeElement.blur()")
