@@ -34,7 +34,6 @@ CLOSE_UNAUTHORIZED = 4401
 CLOSE_TOO_LARGE = 4413
 CLOSE_TOO_MANY = 4429
 CLOSE_UNAVAILABLE = 4503
-HEARTBEAT_S = 20.0  # refresh the connection count and the layer group membership
 CURSOR_FLUSH_S = 0.5  # cursors are persisted within a second of moving
 
 
@@ -69,7 +68,8 @@ class ChatConsumer(AsyncWebsocketConsumer):
         self.pending_cursors: dict[str, int] = {}
         self.tasks: list[asyncio.Task] = []
         self.connection_id = uuid.uuid4().hex
-        self.counted = self.closed = self.released = False
+        self.counted = self.closed = self.released = self.catch_up_due = False
+        self.catch_up_delay = 0.0
         self.channel_layer = get_channel_layer(self.channel_layer_alias)
         self.channel_name = await self.channel_layer.new_channel()
         self.base_send = send
@@ -79,19 +79,28 @@ class ChatConsumer(AsyncWebsocketConsumer):
             pass
 
     async def layer_receive(self):
-        """The next channel-layer event of this connection, waiting out Redis outages."""
+        """The next channel-layer event of this connection, waiting out Redis outages.
+
+        After an outage (or a failed gap fill) it first yields a `relay.catch_up` event:
+        the channel layer may have lost events meanwhile, and the history has them.
+        """
+        if self.catch_up_due:
+            self.catch_up_due = False
+            await asyncio.sleep(self.catch_up_delay)
+            return {"type": "relay.catch_up"}
         failed = False
         async for attempt in AsyncRetrying(
             wait=wait_exponential(multiplier=0.25, max=5), retry=retry_if_exception_type(REDIS_ERRORS)
         ):
             with attempt:
-                if failed and self.user is not None:
-                    await self.channel_layer.group_add(user_group(self.user.id), self.channel_name)
+                if failed:
+                    if self.user is not None:
+                        await self.channel_layer.group_add(user_group(self.user.id), self.channel_name)
+                    return {"type": "relay.catch_up"}
                 try:
                     return await self.channel_layer.receive(self.channel_name)
                 except REDIS_ERRORS:
-                    if not failed:
-                        log.warning("Redis unavailable under connection %s; waiting for it", self.connection_id, extra=self.log_fields())
+                    log.warning("Redis unavailable under the connection; waiting for it", extra=self.log_fields())
                     failed = True
                     raise
 
@@ -270,7 +279,36 @@ class ChatConsumer(AsyncWebsocketConsumer):
             try:
                 batch = await self.history.between(channel, state.last, message["ts"]) or batch
             except REDIS_ERRORS:
-                log.warning("Redis unavailable while filling a gap; delivering what arrived", extra=self.log_fields(channel))
+                # Never deliver past a gap: the catch-up delivers all of it once Redis answers.
+                log.warning("Redis unavailable while filling a gap; catching up later", extra=self.log_fields(channel))
+                return self.schedule_catch_up()
+        await self.deliver(channel, state, batch)
+
+    async def relay_catch_up(self, event):
+        """Deliver whatever the history holds beyond what this connection sent, for every
+        subscribed channel: heals events the channel layer lost (Redis outage, capacity,
+        expiry). Runs after an outage and every RELAY_HEARTBEAT_SECONDS; one pipelined read."""
+        channels = list(self.subscribed)
+        try:
+            heads = await self.history.heads(channels)
+            for channel, head in zip(channels, heads):
+                state = self.subscribed.get(channel)
+                if state is not None and head > state.last:
+                    metrics.GAP_FILLS.inc()
+                    await self.deliver(channel, state, await self.history.between(channel, state.last, head))
+        except REDIS_ERRORS:
+            return self.schedule_catch_up()
+        self.catch_up_delay = 0.0
+
+    def schedule_catch_up(self):
+        """Run relay_catch_up again soon (backing off while Redis keeps failing)."""
+        self.catch_up_due = True
+        self.catch_up_delay = min(5.0, max(0.25, self.catch_up_delay * 2))
+
+    async def deliver(self, channel: str, state: "Subscribed", batch: list):
+        """Send live messages of one channel in ts order and note the new position."""
+        if not batch:
+            return
         now = time.time_ns()
         metrics.MESSAGES_DELIVERED.inc(len(batch))
         for item in batch:
@@ -331,7 +369,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
         """Re-verify the token, close when it expires or is revoked, and keep this
         connection counted and in its group, for as long as the connection lives."""
         verifier = get_verifier()
-        tick = max(0.5, min(5.0, settings.RELAY_AUTH_CACHE_SECONDS / 2))
+        tick = max(0.5, min(5.0, settings.RELAY_AUTH_CACHE_SECONDS / 2, settings.RELAY_HEARTBEAT_SECONDS))
         last_heartbeat = time.monotonic()
         while True:
             await asyncio.sleep(tick)
@@ -344,10 +382,12 @@ class ChatConsumer(AsyncWebsocketConsumer):
                 return await self.refuse(RelayError("unauthorized", str(exc)), CLOSE_UNAUTHORIZED)
             except PocketBaseUnavailable:
                 pass  # keep the last good verification until PocketBase answers again
-            if time.monotonic() - last_heartbeat >= HEARTBEAT_S:
+            if time.monotonic() - last_heartbeat >= settings.RELAY_HEARTBEAT_SECONDS:
                 last_heartbeat = time.monotonic()
                 try:
                     await self.registry.refresh_connection(self.user.id, self.connection_id)
                     await self.channel_layer.group_add(user_group(self.user.id), self.channel_name)
+                    if self.subscribed:
+                        await self.channel_layer.send(self.channel_name, {"type": "relay.catch_up"})
                 except REDIS_ERRORS:
                     log.warning("Redis unavailable during the heartbeat", extra=self.log_fields())

@@ -152,6 +152,16 @@ class HistoryStore:
         entries = await self.redis.xrange(history_key(channel), f"({ts_to_id(after)}", ts_to_id(upto), count=limit)
         return [to_message(channel, eid, f) for eid, f in entries]
 
+    async def heads(self, channels: list[str]) -> list[int]:
+        """The newest ts (ns; 0 when empty) of each channel, in one pipelined round trip."""
+        if not channels:
+            return []
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for channel in channels:
+                pipe.xrevrange(history_key(channel), "+", "-", count=1)
+            replies = await pipe.execute()
+        return [id_to_ts(r[0][0]) if r else 0 for r in replies]
+
     async def stats(self, channel: str) -> tuple[int, int | None]:
         """(retained message count, newest ts or None) of a channel."""
         key = history_key(channel)

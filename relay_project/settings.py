@@ -37,6 +37,9 @@ RELAY_MAX_CONNECTIONS_PER_USER = env.int("RELAY_MAX_CONNECTIONS_PER_USER", defau
 RELAY_METRICS_TOKEN = env.str("RELAY_METRICS_TOKEN", default="")
 # Seconds JetStream waits for a worker's ack before redelivering an event to another worker.
 RELAY_WORKER_ACK_WAIT = env.float("RELAY_WORKER_ACK_WAIT", default=10.0)
+# Each connection refreshes its presence and group membership and checks the history
+# for anything the channel layer lost this often (seconds).
+RELAY_HEARTBEAT_SECONDS = env.float("RELAY_HEARTBEAT_SECONDS", default=20.0)
 # A relay_worker serves its own Prometheus metrics here when the port is not 0.
 RELAY_WORKER_METRICS_PORT = env.int("RELAY_WORKER_METRICS_PORT", default=0)
 RELAY_WORKER_METRICS_ADDR = env.str("RELAY_WORKER_METRICS_ADDR", default="127.0.0.1")

@@ -20,11 +20,15 @@ ensure_venv() {
     .venv/bin/python -m pip install --disable-pip-version-check -q -r "$req"
 }
 
-# ensure_docker_compose: install Debian's docker-compose (used by tests/test_compose.py to
-# validate docker-compose.yml without a Docker engine) when it is missing. Skipped when
-# it is already installed or RELAY_SKIP_APT=1; never fatal here (the test reports it).
-ensure_docker_compose() {
-    if command -v docker-compose >/dev/null 2>&1 || [ "${RELAY_SKIP_APT:-0}" = 1 ]; then
+# apt_install_if_missing WHAT-FOR CHECK PACKAGE...: when the shell command CHECK fails,
+# install the Debian PACKAGEs (as root, or with passwordless sudo). Skipped when
+# RELAY_SKIP_APT=1; `apt-get update` runs only when apt does not know a package yet or
+# the first install fails; never fatal here (the tests that need it skip locally and
+# fail under CI=true).
+apt_install_if_missing() {
+    local what_for="$1" check="$2"
+    shift 2
+    if eval "$check" || [ "${RELAY_SKIP_APT:-0}" = 1 ]; then
         return 0
     fi
     local sudo=""
@@ -32,43 +36,30 @@ ensure_docker_compose() {
         if command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then sudo="sudo -n"; else sudo="none"; fi
     fi
     if [ "$sudo" = none ] || ! command -v apt-get >/dev/null 2>&1; then
-        echo "note: docker-compose is missing and apt-get cannot run here: tests/test_compose.py" \
-             "will be skipped (and fail under CI=true)" >&2
+        echo "note: $* missing and apt-get cannot run here: $what_for will be skipped (and fail under CI=true)" >&2
         return 0
     fi
-    echo "Installing docker-compose (Debian package) to validate docker-compose.yml ..." >&2
-    if ! { $sudo apt-get update -qq &&
-           DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends docker-compose; } >&2; then
-        echo "warning: could not install docker-compose with apt-get" >&2
-    fi
-}
-
-# ensure_chromium: install Debian's chromium (the browser tests in tests/browser drive
-# /usr/bin/chromium with Playwright; `playwright install` is never used) when it is
-# missing. Skipped when it is already installed or RELAY_SKIP_APT=1; `apt-get update`
-# runs only when apt does not know the package yet or the first install fails; never
-# fatal here (the browser tests skip, and fail under CI=true).
-ensure_chromium() {
-    if [ -x /usr/bin/chromium ] || [ "${RELAY_SKIP_APT:-0}" = 1 ]; then
-        return 0
-    fi
-    local sudo=""
-    if [ "$(id -u)" -ne 0 ]; then
-        if command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then sudo="sudo -n"; else sudo="none"; fi
-    fi
-    if [ "$sudo" = none ] || ! command -v apt-get >/dev/null 2>&1; then
-        echo "note: /usr/bin/chromium is missing and apt-get cannot run here: tests/browser" \
-             "will be skipped (and fail under CI=true)" >&2
-        return 0
-    fi
-    echo "Installing chromium (Debian package) for the browser tests ..." >&2
-    local install=(env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium)
-    if ! apt-cache show chromium >/dev/null 2>&1; then
+    echo "Installing $* (Debian packages) for $what_for ..." >&2
+    local install=(env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@")
+    if ! apt-cache show "$@" >/dev/null 2>&1; then
         $sudo apt-get update -qq >&2 || true
     fi
     if ! $sudo "${install[@]}" >&2; then
         if ! { $sudo apt-get update -qq && $sudo "${install[@]}"; } >&2; then
-            echo "warning: could not install chromium with apt-get" >&2
+            echo "warning: could not install $* with apt-get" >&2
         fi
     fi
+}
+
+# docker-compose validates docker-compose.yml in tests/test_compose.py (no engine needed).
+ensure_docker_compose() {
+    apt_install_if_missing "tests/test_compose.py" "command -v docker-compose >/dev/null 2>&1" docker-compose
+}
+
+# Debian's chromium (driven by Playwright in tests/browser; `playwright install` is never
+# used) and a colour emoji font, so pages and screenshots show emoji.
+ensure_chromium() {
+    apt_install_if_missing "tests/browser" \
+        "[ -x /usr/bin/chromium ] && [ -e /usr/share/fonts/truetype/noto/NotoColorEmoji.ttf ]" \
+        chromium fonts-noto-color-emoji
 }

@@ -14,7 +14,7 @@ pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 @pytest.fixture(scope="module")
 def relay_env():
-    return {"RELAY_WORKER_ACK_WAIT": "3"}
+    return {"RELAY_WORKER_ACK_WAIT": "3", "RELAY_HEARTBEAT_SECONDS": "2"}
 
 
 async def wait_for_no_pending_acks(nats_url, timeout=60.0):
@@ -84,3 +84,21 @@ async def test_two_instances_deliver_once_in_order_across_them(relay, pb_user):
     finally:
         second.stop()
         relay.webs.remove(second)
+
+
+async def test_a_stored_message_whose_events_were_lost_still_reaches_subscribers(relay, relay_settings, pb_user):
+    """The heartbeat catch-up heals events lost between the history and a connection
+    (here: a message stored without any event, as when NATS fails after the store)."""
+    from messaging import backends, publishing
+
+    alice = pb_user("Alice")
+    channel = f"lost-{uuid.uuid4().hex[:8]}"
+    a = await Client.open(relay.ws_url, alice.token)
+    await a.request({"type": "subscribe", "channel": channel})
+
+    async def store_without_events():
+        return (await publishing.history_store(backends.get().redis).append(channel, "ghost", "Ghost", "no event", None)).message
+
+    message = await asyncio.to_thread(backends.run_sync, store_without_events)
+    assert await a.messages(1, timeout=30) == [message]  # RELAY_HEARTBEAT_SECONDS is 2 here
+    await a.close()

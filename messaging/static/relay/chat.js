@@ -327,7 +327,10 @@
     els.channelInput.value = "";
     try {
       if (!known) await subscribe(name);
-      els.composer.focus();
+      // Move on to writing, unless the person has already moved elsewhere meanwhile.
+      if (document.activeElement === els.channelInput || document.activeElement === document.body) {
+        els.composer.focus();
+      }
     } catch (err) {
       if (!known) removeChannel(name);
       reportError(err);
