@@ -95,7 +95,12 @@ async def connect_nats(url: str, **options) -> NATS:
         log.warning("NATS: %s", exc)
 
     settings_ = {"connect_timeout": 2, "reconnect_time_wait": 0.5, "max_reconnect_attempts": -1, "error_cb": on_error}
-    return await nats.connect(url, **{**settings_, **options})
+    return await nats.connect(nats_servers(url), **{**settings_, **options})
+
+
+def nats_servers(url: str) -> list[str]:
+    """NATS_URL as a server list: 'nats://a:4222,nats://b:4222' names a cluster's nodes."""
+    return [part.strip() for part in url.split(",") if part.strip()]
 
 
 _per_loop: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Backends]" = weakref.WeakKeyDictionary()

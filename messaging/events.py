@@ -11,6 +11,7 @@ import asyncio
 import logging
 
 import orjson
+from django.conf import settings
 from nats.js import api
 from nats.js.errors import BadRequestError, NotFoundError
 
@@ -31,7 +32,8 @@ def subject_for(userid: str) -> str:
 
 
 async def ensure_stream(js) -> None:
-    """Create the EVENTS stream when it does not exist yet (idempotent, race-safe)."""
+    """Create the EVENTS stream when it does not exist yet (idempotent, race-safe), with
+    RELAY_EVENTS_REPLICAS replicas (3 on a 3-node NATS cluster)."""
     try:
         await js.stream_info(STREAM)
         return
@@ -44,6 +46,7 @@ async def ensure_stream(js) -> None:
         storage=api.StorageType.FILE,
         max_age=STREAM_MAX_AGE_S,
         duplicate_window=120.0,
+        num_replicas=settings.RELAY_EVENTS_REPLICAS,
     )
     try:
         await js.add_stream(config)

@@ -22,7 +22,9 @@ ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS", default=["127.0.0.1", "localhos
 CSRF_TRUSTED_ORIGINS = env.list("DJANGO_CSRF_TRUSTED_ORIGINS", default=[])
 
 REDIS_URL = env.str("REDIS_URL", default="redis://127.0.0.1:6379/0")
-NATS_URL = env.str("NATS_URL", default="nats://127.0.0.1:4222")
+NATS_URL = env.str("NATS_URL", default="nats://127.0.0.1:4222")  # comma-separated for a cluster
+# Replicas of the JetStream stream EVENTS when the relay creates it (3 on a 3-node cluster).
+RELAY_EVENTS_REPLICAS = env.int("RELAY_EVENTS_REPLICAS", default=1)
 POCKETBASE_URL = env.str("POCKETBASE_URL", default="http://127.0.0.1:8090").rstrip("/")
 
 # Limits of PROTOCOL.md ("Limits"), with their defaults.

@@ -54,3 +54,10 @@ def test_cursor_only_moves_forward():
     assert advance_cursor(None, 5) == 5
     assert advance_cursor(5, 9) == 9
     assert advance_cursor(9, 5) == 9
+
+
+def test_nats_url_may_name_a_cluster():
+    from messaging.backends import nats_servers
+
+    assert nats_servers("nats://a:4222") == ["nats://a:4222"]
+    assert nats_servers("nats://a:1, nats://b:2,nats://c:3,") == ["nats://a:1", "nats://b:2", "nats://c:3"]
