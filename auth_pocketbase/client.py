@@ -58,7 +58,10 @@ class PocketBaseClient:
             except ValueError:
                 body = {"message": response.text[:200]}
             raise PocketBaseRefused(response.status_code, body.get("message", ""), body.get("data"))
-        return response.json()
+        try:
+            return response.json()
+        except ValueError as exc:
+            raise PocketBaseUnavailable(f"PocketBase answered {response.status_code} without JSON") from exc
 
     def login(self, email: str, password: str) -> dict:
         """auth-with-password: returns {"token": str, "record": {...}}.

@@ -1,4 +1,4 @@
-"""Unit tests of the pure parts of messaging/client.py (no network, no Django).
+"""Unit tests of the pure parts of messaging/client (no network, no Django).
 
 Run: .venv/bin/python -m pytest -p no:django tests/test_client_units.py -q
 """

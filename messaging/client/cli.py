@@ -1,0 +1,194 @@
+"""The command line: ``python -m messaging.client [options]``.
+
+It logs in to PocketBase, opens the relay's WebSocket (``/ws/``, see PROTOCOL.md) and
+then either
+
+* **interactive mode** (the default): reads commands and chat lines from stdin and
+  prints what the relay sends as it arrives, for example::
+
+      [channel1 09:41:03] Bob: hello
+
+* **scripted mode** (when ``--subscribe``, ``--send`` or ``--wait-for`` is given): does
+  exactly what the options say, then exits. Exit codes: 0 done, 1 error (login refused,
+  relay unreachable, a request answered with an ``error`` frame, bad arguments),
+  2 ``--timeout`` reached while still waiting.
+
+Output: stdout carries what the relay said (human lines, or with ``--json`` one JSON
+object per received frame); stderr carries what the client itself says (status,
+reconnects, help, local errors).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import getpass
+import os
+import re
+import signal
+import sys
+import time
+from typing import Any, Callable
+
+from .protocol import check_channel, publish_frame, ws_url
+from .session import Fatal, RelayClient, login
+
+DEFAULT_RELAY_URL = "http://127.0.0.1:8000"
+DEFAULT_POCKETBASE_URL = "http://127.0.0.1:8090"
+_DIGITS_RE = re.compile(r"[0-9]+")
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # exit 1, not argparse's 2 (2 means timeout here)
+        self.print_usage(sys.stderr)
+        self.exit(1, f"error: {message}\n")
+
+
+def _channel_type(value: str) -> str:
+    try:
+        return check_channel(value)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _count_type(value: str) -> int:
+    if not _DIGITS_RE.fullmatch(value):
+        raise argparse.ArgumentTypeError(f"expected a count (0 or more), not {value!r}")
+    return int(value)
+
+
+def _seconds_type(value: str) -> float:
+    try:
+        seconds = float(value)
+    except ValueError:
+        seconds = -1.0
+    if not seconds > 0 or seconds == float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a positive number of seconds, not {value!r}")
+    return seconds
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The command-line interface (see ``--help``)."""
+    parser = _Parser(
+        prog="python -m messaging.client",
+        description="Chat through the relay from a terminal, or script it for demos and tests.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="""\
+interactive (default):
+  python -m messaging.client --email bob@example.com
+  then: /sub channel1, type lines to send them, /help for more
+
+scripted (any of --subscribe, --send, --wait-for):
+  python -m messaging.client --email bob@example.com --password X --send channel1 "hi alice"
+  python -m messaging.client --email alice@example.com --password X \\
+      --subscribe channel1 --wait-for 1 --timeout 10 --json
+
+exit codes: 0 done, 1 error, 2 --timeout reached while still waiting.
+stdout: what the relay sent (human lines or --json); stderr: the client's own notes.""",
+    )
+    parser.add_argument("--url", default=os.environ.get("RELAY_URL") or DEFAULT_RELAY_URL,
+                        help="the relay's base URL; the WebSocket is ws(s)://HOST/ws/ "
+                             "(default: $RELAY_URL or %(default)s)")
+    parser.add_argument("--pocketbase", default=os.environ.get("POCKETBASE_URL") or DEFAULT_POCKETBASE_URL,
+                        help="PocketBase base URL (default: $POCKETBASE_URL or %(default)s)")
+    parser.add_argument("--email", help="PocketBase user to log in as (asked for when missing)")
+    parser.add_argument("--password", help="the user's password (asked for, hidden, when missing)")
+    parser.add_argument("--token", help="use this PocketBase auth token instead of logging in")
+    parser.add_argument("--subscribe", metavar="CHANNEL", action="append", default=[], type=_channel_type,
+                        help="subscribe to CHANNEL and print its messages (repeatable)")
+    parser.add_argument("--send", metavar=("CHANNEL", "TEXT"), nargs=2, action="append", default=[],
+                        help="publish TEXT to CHANNEL after subscribing, waiting for each ack (repeatable)")
+    parser.add_argument("--wait-for", metavar="N", type=_count_type,
+                        help="exit 0 once N messages (live or history) have been printed in total")
+    parser.add_argument("--timeout", metavar="S", type=_seconds_type,
+                        help="give up after S seconds with exit code 2")
+    parser.add_argument("--json", action="store_true",
+                        help="print every received frame as one JSON line (no dedupe) instead of human lines")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point: parse ``argv``, log in, connect, run; returns the exit code."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    deadline = None if args.timeout is None else time.monotonic() + args.timeout
+    for stream in (sys.stdout, sys.stderr):
+        if hasattr(stream, "reconfigure"):
+            stream.reconfigure(errors="backslashreplace")
+    try:
+        for channel, text in args.send:
+            try:
+                publish_frame(check_channel(channel), text)
+            except ValueError as exc:
+                parser.error(f"--send {channel!r}: {exc}")
+        try:
+            uri = ws_url(args.url)
+        except ValueError as exc:
+            parser.error(f"--url: {exc}")
+        scripted = bool(args.subscribe or args.send or args.wait_for is not None)
+
+        relogin = None
+        if args.token:
+            token = args.token
+        else:
+            email = args.email
+            if not email:
+                if not sys.stdin.isatty():
+                    raise Fatal("--email is required when stdin is not a terminal")
+                email = input("Email: ").strip()
+            password = args.password
+            if password is None:
+                password = getpass.getpass(f"Password for {email}: ")
+            login_timeout = 10.0 if deadline is None else max(0.1, min(10.0, deadline - time.monotonic()))
+            token, _record = login(args.pocketbase, email, password, timeout=login_timeout)
+
+            def relogin() -> str:
+                return login(args.pocketbase, email, password)[0]
+
+        client = RelayClient(uri, token, json_mode=args.json, relogin=relogin)
+        if scripted:
+            driver = lambda: client.scripted(args.subscribe, [tuple(s) for s in args.send], args.wait_for)  # noqa: E731
+        else:
+            driver = client.interactive
+        return asyncio.run(_run_with_deadline(client, driver, deadline))
+    except Fatal as exc:
+        print(f"error: {exc}", file=sys.stderr, flush=True)
+        return 1
+    except (KeyboardInterrupt, EOFError):
+        print(file=sys.stderr, flush=True)
+        return 130
+
+
+async def _run_with_deadline(client: RelayClient, driver: Callable[[], Any], deadline: float | None) -> int:
+    """Run the client; exit code 2 when ``deadline`` (time.monotonic) passes first, 143 on SIGTERM."""
+    loop = asyncio.get_running_loop()
+    main_task = asyncio.current_task()
+    terminated = False
+
+    def on_sigterm() -> None:
+        nonlocal terminated
+        terminated = True
+        main_task.cancel()
+
+    try:
+        loop.add_signal_handler(signal.SIGTERM, on_sigterm)
+    except (NotImplementedError, RuntimeError, ValueError):
+        pass
+    run = asyncio.create_task(client.run(driver))
+    try:
+        remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
+        done, _ = await asyncio.wait({run}, timeout=remaining)
+        if run in done:
+            return run.result()
+        run.cancel()
+        await asyncio.gather(run, return_exceptions=True)
+        goal = f" of {client.wait_for}" if client.wait_for is not None else ""
+        print(f"error: timed out while still waiting (printed {client.printed}{goal} message(s))",
+              file=sys.stderr, flush=True)
+        return 2
+    except asyncio.CancelledError:
+        run.cancel()
+        await asyncio.gather(run, return_exceptions=True)
+        if terminated:
+            return 143
+        raise
