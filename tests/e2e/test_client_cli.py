@@ -1,0 +1,47 @@
+"""The terminal client (`python -m messaging.client`) plays the seed scenario."""
+import json
+import subprocess
+import sys
+import uuid
+
+import pytest
+
+pytestmark = pytest.mark.e2e
+
+
+def client_cmd(relay, pocketbase_server, user, *args):
+    return [sys.executable, "-m", "messaging.client", "--url", relay.http_url, "--pocketbase", pocketbase_server.url,
+            "--email", user.email, "--password", user.password, *args]
+
+
+def test_seed_scenario_with_the_terminal_client(relay, pocketbase_server, pb_user):
+    alice, bob = pb_user("Alice"), pb_user("Bob")
+    channel = f"cli-{uuid.uuid4().hex[:8]}"
+    sent = subprocess.run(client_cmd(relay, pocketbase_server, bob, "--send", channel, "hello alice"),
+                          capture_output=True, text=True, timeout=60)
+    assert sent.returncode == 0, sent.stderr
+
+    listener = subprocess.Popen(
+        client_cmd(relay, pocketbase_server, alice, "--subscribe", channel, "--wait-for", "2", "--timeout", "60", "--json"),
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    first = json.loads(listener.stdout.readline())  # welcome
+    assert first["type"] == "welcome" and first["userid"] == alice.id
+    subscribed = json.loads(listener.stdout.readline())
+    assert subscribed["type"] == "subscribed" and [m["text"] for m in subscribed["messages"]] == ["hello alice"]
+
+    live = subprocess.run(client_cmd(relay, pocketbase_server, bob, "--send", channel, "are you there?"),
+                          capture_output=True, text=True, timeout=60)
+    assert live.returncode == 0, live.stderr
+    out, err = listener.communicate(timeout=60)
+    assert listener.returncode == 0, err
+    frames = [json.loads(line) for line in out.splitlines()]
+    messages = [f["message"] for f in frames if f["type"] == "message"]
+    assert [(m["name"], m["text"]) for m in messages] == [("Bob", "are you there?")]
+
+
+def test_wrong_password_is_one_clear_line(relay, pocketbase_server, pb_user):
+    bob = pb_user("Bob")
+    bob.password = "not-the-password"
+    done = subprocess.run(client_cmd(relay, pocketbase_server, bob, "--send", "c", "x"), capture_output=True, text=True, timeout=60)
+    assert done.returncode == 1 and "Traceback" not in done.stderr and done.stderr.strip()
