@@ -97,7 +97,7 @@ stdout: what the relay sent (human lines or --json); stderr: the client's own no
     parser.add_argument("--subscribe", metavar="CHANNEL", action="append", default=[], type=_channel_type,
                         help="subscribe to CHANNEL and print its messages (repeatable)")
     parser.add_argument("--send", metavar=("CHANNEL", "TEXT"), nargs=2, action="append", default=[],
-                        help="publish TEXT to CHANNEL after subscribing, waiting for each ack (repeatable)")
+                        help="publish TEXT to CHANNEL (after any --subscribe), waiting for each ack (repeatable)")
     parser.add_argument("--wait-for", metavar="N", type=_count_type,
                         help="exit 0 once N messages (live or history) have been printed in total")
     parser.add_argument("--timeout", metavar="S", type=_seconds_type,

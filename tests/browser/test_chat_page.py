@@ -14,6 +14,7 @@ DOM contract used here: ``/login/`` (``#email``, ``#password``, ``#login-submit`
 
 from __future__ import annotations
 
+import os
 import re
 import uuid
 from datetime import datetime, timedelta, timezone
@@ -577,9 +578,11 @@ def test_reconnects_after_daphne_restart_and_misses_nothing(relay, pb_user, page
 
 # -- screenshots for the docs ----------------------------------------------------------------
 @pytest.mark.screenshots
-def test_screenshots_for_the_docs(relay, pb_user, new_page, page_log):
-    """docs/screenshot-desktop.png (1280x800) and docs/screenshot-phone.png (390x844).
-    No emoji in the texts: whether they render depends on the machine's fonts."""
+def test_screenshots_for_the_docs(relay, pb_user, new_page, page_log, tmp_path):
+    """screenshot-desktop.png (1280x800) and screenshot-phone.png (390x844), written into
+    docs/ when RELAY_WRITE_SCREENSHOTS=1 (to refresh the README's pictures), else into
+    the test's temporary folder. No emoji in the texts: rendering depends on fonts."""
+    shots = DOCS if os.environ.get("RELAY_WRITE_SCREENSHOTS") == "1" else tmp_path
     alice, bob = pb_user("Alice"), pb_user("Bob")
     general, random = "general", "random"
     post(relay, bob, general, "Morning! Did the release go out last night?")
@@ -605,8 +608,8 @@ def test_screenshots_for_the_docs(relay, pb_user, new_page, page_log):
     post(relay, bob, random, "I'll bring snacks.")
     expect(sub_item(page, random).locator(".unread")).to_have_text("2")
     page.evaluate("() => document.activeElement && document.activeElement.blur()")
-    DOCS.mkdir(exist_ok=True)
-    page.screenshot(path=str(DOCS / "screenshot-desktop.png"))
+    shots.mkdir(exist_ok=True)
+    page.screenshot(path=str(shots / "screenshot-desktop.png"))
 
     phone = new_page(viewport=PHONE, is_mobile=True, has_touch=True)
     login(phone, relay, alice)
@@ -619,6 +622,7 @@ def test_screenshots_for_the_docs(relay, pb_user, new_page, page_log):
     post(relay, bob, random, "Also: who has the projector cable?")
     expect(sub_item(phone, random).locator(".unread")).not_to_have_text(re.compile(r"^\s*$"))
     phone.evaluate("() => document.activeElement && document.activeElement.blur()")
-    phone.screenshot(path=str(DOCS / "screenshot-phone.png"))
+    phone.screenshot(path=str(shots / "screenshot-phone.png"))
+    assert all((shots / f"screenshot-{kind}.png").stat().st_size > 10_000 for kind in ("desktop", "phone"))
     page_log.assert_no_dialogs()
     page_log.assert_no_js_errors()

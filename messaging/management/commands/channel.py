@@ -7,6 +7,7 @@ from messaging.management.support import channel_arg, run, user_arg
 from messaging.models import Channel
 from messaging.revocation import change_access
 from messaging.subscriptions import Registry
+from messaging.timeparse import format_ts
 
 
 async def channel_stats(name: str) -> tuple[int, int | None, int]:
@@ -22,7 +23,8 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("channel")
         parser.add_argument("--access", choices=[c for c, _ in Channel.ACCESS_CHOICES])
-        parser.add_argument("--add-member", nargs="+", default=[], metavar="USERID")
+        parser.add_argument("--add-member", nargs="+", default=[], metavar="USERID",
+                            help="PocketBase user record ids (as in the welcome frame's userid), not emails")
         parser.add_argument("--remove-member", nargs="+", default=[], metavar="USERID")
 
     def handle(self, *args, channel, access, add_member, remove_member, **options):
@@ -38,5 +40,5 @@ class Command(BaseCommand):
         self.stdout.write(f"access: {policy.access}")
         self.stdout.write(f"members: {' '.join(sorted(policy.members)) or '-'}")
         self.stdout.write(f"messages: {count}")
-        self.stdout.write(f"last_ts: {last_ts if last_ts is not None else '-'}")
+        self.stdout.write(f"last_ts: {f'{last_ts} ({format_ts(last_ts)})' if last_ts is not None else '-'}")
         self.stdout.write(f"subscribers: {subscribers}")

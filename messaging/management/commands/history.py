@@ -29,6 +29,8 @@ class Command(BaseCommand):
             return await store.page(channel, since=since, until=until, limit=limit)
 
         page = run(read)
+        if not page.messages and not json:
+            self.stderr.write(f"(no stored messages of {channel} in that range)")
         for message in page.messages:
             if json:
                 self.stdout.write(orjson.dumps(message).decode())
