@@ -11,6 +11,16 @@ from messaging.timeparse import parse_time
 from messaging.validation import is_valid_id, validate_channel
 
 
+TIME_FORMS = "T: Unix ns, ISO 8601 or 15m/2h/7d back from now."
+
+
+def add_channel_range_arguments(parser) -> None:
+    """The positional channel and the --since (exclusive) / --until (inclusive) times."""
+    parser.add_argument("channel")
+    parser.add_argument("--since", help="exclusive: messages with ts > T")
+    parser.add_argument("--until", help="inclusive: messages with ts <= T")
+
+
 def channel_arg(value: str) -> str:
     """A valid channel id, else CommandError."""
     try:

@@ -3,20 +3,18 @@ import orjson
 from django.core.management.base import BaseCommand
 
 from messaging import backends, publishing
-from messaging.management.support import channel_arg, limit_arg, run, time_arg
+from messaging.management.support import TIME_FORMS, add_channel_range_arguments, channel_arg, limit_arg, run, time_arg
 from messaging.timeparse import format_ts
 
 
 class Command(BaseCommand):
     help = (
         "Print a channel's stored messages, oldest first. With --since: the oldest N after it; "
-        "otherwise the newest N (up to --until). T: Unix ns, ISO 8601 or 15m/2h/7d back from now."
+        "otherwise the newest N (up to --until). " + TIME_FORMS
     )
 
     def add_arguments(self, parser):
-        parser.add_argument("channel")
-        parser.add_argument("--since", help="exclusive: messages with ts > T")
-        parser.add_argument("--until", help="inclusive: messages with ts <= T")
+        add_channel_range_arguments(parser)
         parser.add_argument("--limit", type=int, help="page size (default 100, at most 1000)")
         parser.add_argument("--json", action="store_true", help="one JSON message object per line")
 

@@ -1,20 +1,18 @@
 """`python manage.py replay C [--since T] [--until T] [--user U] [--dry-run]`."""
 from django.core.management.base import BaseCommand
 
-from messaging.management.support import channel_arg, run, time_arg, user_arg
+from messaging.management.support import TIME_FORMS, add_channel_range_arguments, channel_arg, run, time_arg, user_arg
 from messaging.replay import replay
 
 
 class Command(BaseCommand):
     help = (
         "Deliver a channel's stored messages again to its subscribers (or one user) through NATS, "
-        "marked replay. Prints how many messages. T: Unix ns, ISO 8601 or 15m/2h/7d back from now."
+        "marked replay. Prints how many messages. " + TIME_FORMS
     )
 
     def add_arguments(self, parser):
-        parser.add_argument("channel")
-        parser.add_argument("--since", help="exclusive: messages with ts > T")
-        parser.add_argument("--until", help="inclusive: messages with ts <= T")
+        add_channel_range_arguments(parser)
         parser.add_argument("--user", help="replay to this user id only")
         parser.add_argument("--dry-run", action="store_true", help="count, send nothing")
 
