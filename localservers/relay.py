@@ -26,13 +26,18 @@ class RelayProcess:
 
     ``pid`` (int or None), ``running()``, ``stop()`` (SIGTERM, wait),
     ``kill()`` (SIGKILL at once, wait), ``returncode`` (after it ended),
-    ``log_tail(lines)``.
+    ``log_tail(lines)``. Workers also have ``env`` and ``args`` (their extras) and
+    ``metrics_port`` / ``metrics_url`` (None without ``--metrics-port``).
     """
 
     def __init__(self, name: str, executor: SimpleExecutor, log_path: Path, log: IO[str]) -> None:
         self.name = name
         self.log_path = log_path
         self.returncode: int | None = None
+        self.env: dict[str, str] = {}
+        self.args: list[str] = []
+        self.metrics_port: int | None = None
+        self.metrics_url: str | None = None
         self._executor = executor
         self._log = log
 
@@ -202,16 +207,36 @@ class Relay:
         self.webs[index] = new
         return new
 
-    def start_worker(self) -> RelayProcess:
+    def start_worker(self, env: dict[str, str] | None = None, args: tuple[str, ...] | list[str] = (),
+                     metrics_port: int | None = None) -> RelayProcess:
         """Start a ``manage.py relay_worker`` and wait for its ``relay_worker ready``
-        line; appends it to ``workers`` and returns it."""
+        line; appends it to ``workers`` and returns it.
+
+        ``env`` is added on top of the relay's env for this worker only, ``args`` are
+        appended to its command line. ``metrics_port`` (``0`` = a free port) adds
+        ``--metrics-port P``; the worker then has ``metrics_port`` and ``metrics_url``
+        (``http://127.0.0.1:P/metrics``; also set from ``--metrics-port`` in ``args`` or
+        ``RELAY_WORKER_METRICS_PORT`` in the env), else both are None.
+        """
         self._counter += 1
         name = f"worker-{self._counter}"
+        args = [str(a) for a in args]
+        if metrics_port is not None:
+            metrics_port = metrics_port or free_port()
+            args += ["--metrics-port", str(metrics_port)]
+        elif "--metrics-port" in args[:-1]:
+            metrics_port = int(args[args.index("--metrics-port") + 1]) or None
+        else:
+            metrics_port = int(self._full_env(env).get("RELAY_WORKER_METRICS_PORT") or 0) or None
         log_path, log = self._open_log(name)
         offset = log_path.stat().st_size
-        executor = SimpleExecutor([self.python, "manage.py", "relay_worker"],
-                                  **self._executor_kwargs(log))
+        executor = SimpleExecutor([self.python, "manage.py", "relay_worker", *args],
+                                  **self._executor_kwargs(log, env))
         worker = RelayProcess(name, executor, log_path, log)
+        worker.env = dict(env or {})
+        worker.args = list(args)
+        worker.metrics_port = metrics_port
+        worker.metrics_url = f"http://127.0.0.1:{metrics_port}/metrics" if metrics_port else None
         executor.start()
 
         def ready() -> bool:
@@ -248,8 +273,8 @@ class Relay:
         full.update(extra or {})
         return full
 
-    def _executor_kwargs(self, log: IO[str]) -> dict[str, Any]:
-        return {"cwd": str(self.repo_root), "envvars": self._full_env(), "timeout": self.timeout,
+    def _executor_kwargs(self, log: IO[str], env: dict[str, str] | None = None) -> dict[str, Any]:
+        return {"cwd": str(self.repo_root), "envvars": self._full_env(env), "timeout": self.timeout,
                 "sleep": 0.05, "stdin": subprocess.DEVNULL, "stdout": log,
                 "stderr": subprocess.STDOUT}
 

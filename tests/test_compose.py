@@ -1,9 +1,13 @@
-"""docker-compose.yml is a valid Compose file with the five services, validated by
-the real ``docker-compose config`` (Debian's package; no Docker engine needed)."""
+"""docker-compose.yml (and the NATS-cluster override docker-compose.nats-cluster.yml,
+merged over it) are valid Compose files, validated by the real ``docker-compose config``
+(Debian's package; no Docker engine needed): the services, a load balancer in front of
+``web`` so that ``--scale web=2 --scale worker=3`` works, health checks, restart
+policies and the wiring."""
 
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -13,7 +17,10 @@ import pytest
 pytestmark = pytest.mark.compose
 
 ROOT = Path(__file__).resolve().parent.parent
-SERVICES = {"redis", "nats", "pocketbase", "web", "worker"}
+SERVICES = {"redis", "nats", "pocketbase", "migrate", "web", "worker", "lb"}
+LONG_RUNNING = SERVICES - {"migrate"}  # "migrate" runs once before the daphnes
+CLUSTER = ("-f", "docker-compose.yml", "-f", "docker-compose.nats-cluster.yml")
+NATS_NODES = ("nats", "nats-2", "nats-3")
 
 
 @pytest.fixture(scope="module")
@@ -27,7 +34,8 @@ def compose(tmp_path_factory):
             pytest.fail(message)
         pytest.skip(message)
     work = tmp_path_factory.mktemp("compose")
-    for name in ("docker-compose.yml", "Dockerfile", ".dockerignore", "requirements.txt"):
+    for name in ("docker-compose.yml", "docker-compose.nats-cluster.yml", "Dockerfile", ".dockerignore",
+                 "requirements.txt"):
         shutil.copy(ROOT / name, work / name)
     shutil.copytree(ROOT / "docker", work / "docker")
     shutil.copy(ROOT / ".env.example", work / ".env")
@@ -45,6 +53,14 @@ def test_compose_file_is_valid(compose):
     assert done.returncode == 0, done.stderr
 
 
+def services(config_text: str) -> dict[str, str]:
+    """``docker-compose config`` output split into one text block per service."""
+    body = ("\n" + config_text).split("\nservices:\n", 1)[1]
+    body = re.split(r"\n(?=\S)", body, maxsplit=1)[0]  # up to the next top-level key
+    blocks = re.split(r"\n(?=  [a-z0-9_-]+:\n)", "\n" + body)
+    return {b.strip().split(":", 1)[0]: b for b in blocks if b.strip()}
+
+
 def test_services_and_volumes(compose):
     assert set(compose("config", "--services").stdout.split()) == SERVICES
     assert set(compose("config", "--volumes").stdout.split()) == {
@@ -58,9 +74,93 @@ def test_wiring_durability_and_restart_policy(compose):
     assert "POCKETBASE_URL: http://pocketbase:8090" in text
     assert "image: redis:7" in text and "- --appendonly" in text
     assert "image: nats:2.10" in text and "- -js" in text and "- /data" in text
-    assert text.count("restart: unless-stopped") == len(SERVICES)
-    assert "relay_project.asgi:application" in text and "relay_worker" in text
-    assert text.count("healthcheck:") >= 4
+    blocks = services(text)
+    for name in LONG_RUNNING:
+        assert "restart: unless-stopped" in blocks[name], name
+        assert "healthcheck:" in blocks[name], name
+    assert "restart: \"no\"" in blocks["migrate"] or "restart: 'no'" in blocks["migrate"]
+    assert "relay_project.asgi:application" in blocks["web"] and "relay_worker" in blocks["worker"]
+    assert "- migrate" in blocks["migrate"]
+
+
+def test_web_and_worker_scale_behind_the_load_balancer(compose):
+    """``--scale web=2 --scale worker=3`` needs services without a fixed host port or
+    container name; only the load balancer publishes the relay's port."""
+    text = compose("config").stdout
+    assert "container_name" not in text
+    blocks = services(text)
+    for name in ("web", "worker", "migrate"):
+        assert "ports:" not in blocks[name], f"{name} publishes a host port: it would not scale"
+    assert "expose:" in blocks["web"] and "'8000'" in blocks["web"]
+    assert "ports:" in blocks["lb"] and "127.0.0.1:8000:8080" in blocks["lb"]
+    assert "image: nginx:" in blocks["lb"] and "docker/nginx/nginx.conf:/etc/nginx/nginx.conf:ro" in blocks["lb"]
+    assert "condition: service_completed_successfully" in blocks["web"]  # migrations ran once
+    assert "condition: service_healthy" in blocks["lb"]
+    # Workers serve metrics in their container for their health check.
+    assert "RELAY_WORKER_METRICS_PORT: '9100'" in blocks["worker"]
+    assert "127.0.0.1:9100/metrics" in blocks["worker"]
+
+
+def test_settings_come_from_dot_env(compose):
+    """The .env the user made from .env.example feeds every relay service; host ports
+    are substituted from it too."""
+    (compose.work / ".env").write_text((ROOT / ".env.example").read_text().replace(
+        "RELAY_HTTP_PORT=8000", "RELAY_HTTP_PORT=8443").replace("RELAY_PUBLISH_RATE=10", "RELAY_PUBLISH_RATE=7"))
+    try:
+        blocks = services(compose("config").stdout)
+    finally:
+        shutil.copy(ROOT / ".env.example", compose.work / ".env")
+    assert "127.0.0.1:8443:8080" in blocks["lb"]
+    for name in ("migrate", "web", "worker"):
+        assert "RELAY_PUBLISH_RATE: '7'" in blocks[name], name
+        assert "RELAY_EVENTS_REPLICAS: '1'" in blocks[name], name
+
+
+def test_load_balancer_proxies_http_and_websockets_without_stickiness():
+    conf = (ROOT / "docker" / "nginx" / "nginx.conf").read_text()
+    code = "\n".join(line.split("#", 1)[0] for line in conf.splitlines())
+    assert code.count("{") == code.count("}")
+    for line in filter(None, (line.strip() for line in code.splitlines())):
+        assert line.endswith((";", "{", "}")) or line.startswith("''"), f"unterminated: {line!r}"
+    assert re.search(r"server\s+web:8000\s+resolve", code)  # every replica, re-resolved
+    assert "resolver 127.0.0.11" in code
+    assert "proxy_set_header Upgrade $http_upgrade;" in code
+    assert "proxy_set_header Connection $connection_upgrade;" in code
+    assert "proxy_http_version 1.1;" in code
+    assert "proxy_set_header Host $http_host;" in code
+    for sticky in ("ip_hash", "hash ", "sticky"):
+        assert sticky not in code
+    assert "listen 8080;" in code and "location = /lb-healthz" in code
+
+
+def test_nats_cluster_override_is_valid(compose):
+    done = compose(*CLUSTER, "config", "-q")
+    assert done.returncode == 0, done.stderr
+    assert set(compose(*CLUSTER, "config", "--services").stdout.split()) == SERVICES | {"nats-2", "nats-3"}
+    assert {"nats_1_data", "nats_2_data", "nats_3_data"} <= set(compose(*CLUSTER, "config", "--volumes").stdout.split())
+
+
+def test_nats_cluster_override_wiring(compose):
+    blocks = services(compose(*CLUSTER, "config").stdout)
+    urls = "NATS_URL: nats://nats:4222,nats://nats-2:4222,nats://nats-3:4222"
+    for name in ("migrate", "web", "worker"):
+        assert urls in blocks[name], name
+        assert "RELAY_EVENTS_REPLICAS: '3'" in blocks[name], name
+    for name in ("web", "worker"):
+        for node in NATS_NODES:
+            assert re.search(rf"\n      {re.escape(node)}:\n        condition: service_healthy", blocks[name]), (name, node)
+    volumes = set()
+    for i, node in enumerate(NATS_NODES, start=1):
+        block = blocks[node]
+        assert "image: nats:2.10" in block and "- -js" in block
+        assert "- --cluster_name\n    - relay" in block
+        assert f"- -n\n    - nats-{i}" in block
+        assert "- nats://0.0.0.0:6222" in block
+        routes = re.search(r"- --routes\n    - (\S+)", block).group(1).split(",")
+        assert sorted(routes) == sorted(f"nats://{n}:6222" for n in NATS_NODES if n != node)
+        assert "restart: unless-stopped" in block and "healthcheck:" in block
+        volumes.add(re.search(r"- (nats_\d_data):/data", block).group(1))
+    assert volumes == {"nats_1_data", "nats_2_data", "nats_3_data"}  # one store per node
 
 
 def test_validator_rejects_a_broken_file(compose):
