@@ -18,4 +18,4 @@ RUN useradd --system --uid 10001 --home-dir /app relay \
 USER relay
 
 EXPOSE 8000
-CMD ["daphne", "-b", "0.0.0.0", "-p", "8000", "relay_project.asgi:application"]
+CMD ["python", "-m", "relay_project.serve", "-b", "0.0.0.0", "-p", "8000"]

@@ -188,8 +188,7 @@ class Relay:
         port = port or free_port()
         name = f"web-{port}"
         url = f"http://127.0.0.1:{port}/healthz"
-        cmd = [self.python, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port),
-               "relay_project.asgi:application"]
+        cmd = [self.python, "-m", "relay_project.serve", "-b", "127.0.0.1", "-p", str(port)]
         log_path, log = self._open_log(name)
         executor = ReadyExecutor(cmd, host="127.0.0.1", port=port, ready=lambda: _healthz_ok(url),
                                  **self._executor_kwargs(log))

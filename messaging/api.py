@@ -5,7 +5,6 @@ then needs CSRF protection on writes. Errors: {"error": {"code", "message"}}.
 """
 import asyncio
 import functools
-import json
 import logging
 
 import orjson
@@ -24,7 +23,7 @@ from auth_pocketbase.verification import Unauthorized, get_verifier
 from . import access, backends, publishing
 from .backends import REDIS_ERRORS
 from .errors import RelayError, Unavailable
-from .frames import MAX_FRAME_BYTES
+from .frames import MAX_FRAME_BYTES, decode
 from .models import Channel
 from .subscriptions import Registry
 from .validation import DEFAULT_LIMIT, paging_from_query, validate_channel, validate_client_id, validate_text
@@ -105,13 +104,7 @@ def read_json_body(request) -> dict:
             raise too_large
     except (RequestDataTooBig, ValueError):
         raise too_large from None
-    try:
-        body = orjson.loads(request.body)
-    except orjson.JSONDecodeError:
-        try:  # the stdlib accepts lone surrogate escapes, which text validation names
-            body = json.loads(request.body)
-        except ValueError:
-            body = None
+    body = decode(request.body, code="bad_request")
     if not isinstance(body, dict):
         raise RelayError("bad_request", "The body must be a JSON object.")
     return body

@@ -64,7 +64,13 @@ class Backends:
                 self._js = self._nc.jetstream()
                 from .events import ensure_stream
 
-                await ensure_stream(self._js)
+                try:
+                    await ensure_stream(self._js)
+                except Exception as exc:  # no JetStream leader yet, timeouts: try again next call
+                    log.warning("JetStream stream setup failed: %r", exc)
+                    nc, self._nc = self._nc, None
+                    await nc.close()
+                    raise Unavailable("NATS JetStream") from exc
         if not self._nc.is_connected:
             raise Unavailable("NATS")
         return self._js

@@ -35,6 +35,7 @@ CLOSE_TOO_LARGE = 4413
 CLOSE_TOO_MANY = 4429
 CLOSE_UNAVAILABLE = 4503
 CURSOR_FLUSH_S = 0.5  # cursors are persisted within a second of moving
+_cleanups: set[asyncio.Task] = set()  # releases of killed consumers, kept until done
 
 
 def user_group(userid: str) -> str:
@@ -77,6 +78,12 @@ class ChatConsumer(AsyncWebsocketConsumer):
             await await_many_dispatch([receive, self.layer_receive], self.dispatch)
         except StopConsumer:
             pass
+        finally:
+            if not self.released:  # daphne killed a consumer that was slow to stop
+                self.stop_tasks()
+                cleanup = asyncio.get_running_loop().create_task(self.release())
+                _cleanups.add(cleanup)
+                cleanup.add_done_callback(_cleanups.discard)
 
     async def layer_receive(self):
         """The next channel-layer event of this connection, waiting out Redis outages.
@@ -99,8 +106,8 @@ class ChatConsumer(AsyncWebsocketConsumer):
                     return {"type": "relay.catch_up"}
                 try:
                     return await self.channel_layer.receive(self.channel_name)
-                except REDIS_ERRORS:
-                    log.warning("Redis unavailable under the connection; waiting for it", extra=self.log_fields())
+                except REDIS_ERRORS as exc:
+                    log.warning("Redis unavailable under the connection (%r); waiting for it", exc, extra=self.log_fields())
                     failed = True
                     raise
 
@@ -146,10 +153,13 @@ class ChatConsumer(AsyncWebsocketConsumer):
     async def disconnect(self, code):
         await self.release()
 
-    async def release(self):
-        """Stop background tasks and give back what the connection held (once)."""
+    def stop_tasks(self):
         for task in self.tasks:
             task.cancel()
+
+    async def release(self):
+        """Stop background tasks and give back what the connection held (once)."""
+        self.stop_tasks()
         if self.user is None or self.released:
             return
         self.released = True
@@ -175,17 +185,22 @@ class ChatConsumer(AsyncWebsocketConsumer):
         return fields
 
     async def send_frame(self, frame: dict):
-        await self.send(text_data=orjson.dumps(frame).decode())
+        try:
+            text = orjson.dumps(frame).decode()
+        except TypeError:  # validation keeps client strings encodable; never 1011 if not
+            log.exception("unencodable frame of type %s", frame.get("type"), extra=self.log_fields())
+            text = orjson.dumps(frames.error_frame(RelayError("bad_frame", "The frame could not be answered."))).decode()
+        await self.send(text_data=text)
 
     # Client frames --------------------------------------------------------------
 
     async def receive(self, text_data=None, bytes_data=None):
         if self.user is None or self.closed:
             return
+        if frames.frame_too_large(text_data if text_data is not None else bytes_data):
+            return await self.refuse(RelayError("too_large", "Frames are limited to 65536 bytes."), CLOSE_TOO_LARGE)
         if text_data is None:
             return await self.send_frame(frames.error_frame(RelayError("bad_frame", "Binary frames are not accepted; send JSON text.")))
-        if frames.frame_too_large(text_data):
-            return await self.refuse(RelayError("too_large", "Frames are limited to 65536 bytes."), CLOSE_TOO_LARGE)
         obj = None
         try:
             obj = frames.decode(text_data)
@@ -226,7 +241,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
             )
         except SubscriptionLimit:
             raise RelayError("rate_limited", "Too many subscriptions for this user.") from None
-        await records.arecord_subscription(channel, self.user.id)
+        records.mirror().note(channel, self.user.id, True)
         since = command.since if command.since is not None else cursor
         page, truncated = await self.history.newest_after(channel, since, command.limit)
         await self.send_frame(frames.with_ref({
@@ -246,7 +261,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
 
     async def on_unsubscribe(self, command):
         generation = await self.registry.unsubscribe(self.user.id, command.channel)
-        await records.aforget_subscriptions(command.channel, [self.user.id])
+        records.mirror().note(command.channel, self.user.id, False)
         self.drop_channel(command.channel)
         log.info("unsubscribed", extra=self.log_fields(command.channel))
         await self.send_frame(frames.with_ref({"type": "unsubscribed", "channel": command.channel}, command.ref))
@@ -371,7 +386,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
         verifier = get_verifier()
         tick = max(0.5, min(5.0, settings.RELAY_AUTH_CACHE_SECONDS / 2, settings.RELAY_HEARTBEAT_SECONDS))
         last_heartbeat = time.monotonic()
-        while True:
+        while not (self.closed or self.released):
             await asyncio.sleep(tick)
             try:
                 if self.user.expires_at <= time.time():

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import orjson
 
 from .errors import RelayError
-from .validation import DEFAULT_LIMIT, paging_from_json, validate_channel, validate_client_id, validate_text
+from .validation import DEFAULT_LIMIT, MAX_INT64, paging_from_json, validate_channel, validate_client_id, validate_text
 
 MAX_FRAME_BYTES = 65_536  # PROTOCOL.md: a message over 64 KiB gets too_large and close 4413
 TYPES = ("subscribe", "unsubscribe", "publish", "history", "ping")
@@ -29,30 +29,68 @@ class Command:
     limit: int = DEFAULT_LIMIT
 
 
-def frame_too_large(text: str) -> bool:
-    """True when a text frame is over MAX_FRAME_BYTES of UTF-8 (cheap for short frames)."""
-    if len(text) * 4 <= MAX_FRAME_BYTES:
+def frame_too_large(data: str | bytes) -> bool:
+    """True when a frame is over MAX_FRAME_BYTES: bytes as they are, text as UTF-8
+    (cheap for short frames)."""
+    if isinstance(data, bytes):
+        return len(data) > MAX_FRAME_BYTES
+    if len(data) * 4 <= MAX_FRAME_BYTES:
         return False
-    return len(text.encode("utf-8", "surrogatepass")) > MAX_FRAME_BYTES
+    return len(data.encode("utf-8", "surrogatepass")) > MAX_FRAME_BYTES
 
 
-def decode(text: str):
-    """Parse JSON text. orjson first; the stdlib parser as fallback accepts what orjson
-    refuses but JSON allows (lone surrogate escapes), so text validation can name them.
-    Raises RelayError(bad_frame) for text that is not JSON."""
-    try:
-        return orjson.loads(text)
-    except orjson.JSONDecodeError:
+def _exact_number(text: str):
+    """A JSON number the stdlib parser found: an int64 as int, anything else (floats,
+    larger integers) as its exact source text, so an echoed `ref` is byte-for-byte the
+    number sent and paging values that are not int64 fail validation."""
+    if "." not in text and "e" not in text and "E" not in text:
+        value = int(text)
+        if -(2**63) <= value <= MAX_INT64:
+            return value
+    return orjson.Fragment(text)
+
+
+def _no_constants(name: str):
+    raise ValueError(f"{name} is not JSON")
+
+
+def decode(text: str | bytes, code: str = "bad_frame"):
+    """Parse a JSON frame or body; RelayError(`code`) when it is not JSON (RFC 8259).
+
+    orjson first. The stdlib parser handles what orjson refuses or would round but JSON
+    allows: lone surrogate escapes (text validation then names them) and numbers beyond
+    int64 or float precision (kept exact, see _exact_number). NaN and Infinity are not
+    JSON; bytes must be UTF-8.
+    """
+    if isinstance(text, bytes):
         try:
-            return json.loads(text)
-        except (ValueError, RecursionError) as exc:
-            raise RelayError("bad_frame", "The frame is not valid JSON.") from exc
+            text = text.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise RelayError(code, "The body is not UTF-8.") from exc
+    try:
+        value = orjson.loads(text)
+        if not (isinstance(value, dict) and isinstance(value.get("ref"), float)):
+            return value
+    except orjson.JSONDecodeError:
+        pass
+    try:
+        return json.loads(text, parse_float=_exact_number, parse_int=_exact_number, parse_constant=_no_constants)
+    except (ValueError, RecursionError) as exc:
+        raise RelayError(code, "The frame is not valid JSON." if code == "bad_frame" else "The body is not valid JSON.") from exc
+
+
+def has_lone_surrogate(text: str) -> bool:
+    """True when `text` holds a lone UTF-16 surrogate (possible from JSON escapes)."""
+    return any("\ud800" <= ch <= "\udfff" for ch in text)
 
 
 def parse_ref(obj) -> object:
-    """The frame's `ref` (None when absent); RelayError(bad_frame) unless a string or number."""
+    """The frame's `ref` (None when absent): a string without lone surrogates or a
+    number (echoed exactly); else RelayError(bad_frame)."""
     ref = obj.get("ref")
-    if ref is None or (isinstance(ref, (str, int, float)) and not isinstance(ref, bool)):
+    if ref is None or isinstance(ref, orjson.Fragment) or (isinstance(ref, (int, float)) and not isinstance(ref, bool)):
+        return ref
+    if isinstance(ref, str) and not has_lone_surrogate(ref):
         return ref
     raise RelayError("bad_frame", "'ref' must be a string or a number.")
 

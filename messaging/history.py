@@ -102,13 +102,13 @@ class HistoryStore:
         kind = reply[0]
         if kind == "rate":
             raise RateLimited(int(reply[1]) / 1000)
-        if kind == "dup":
-            _, entry_id, text, name, subscribers = reply
-            message = to_message(channel, entry_id, {"u": userid, "t": text, "n": name})
-            return Stored(message, 0, subscribers, True)
-        _, entry_id, prev_id, subscribers = reply
+        duplicate = kind == "dup"
+        if duplicate:
+            _, entry_id, text, name, prev_id, subscribers = reply
+        else:
+            _, entry_id, prev_id, subscribers = reply
         message = to_message(channel, entry_id, {"u": userid, "t": text, "n": name})
-        return Stored(message, id_to_ts(prev_id), subscribers, False)
+        return Stored(message, id_to_ts(prev_id), subscribers, duplicate)
 
     async def page(self, channel: str, *, since: int | None = None, before: int | None = None,
                    until: int | None = None, limit: int = 100) -> Page:

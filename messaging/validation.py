@@ -67,8 +67,9 @@ def validate_client_id(value, code: str = "bad_frame") -> str | None:
     """
     if value is None:
         return None
-    if not isinstance(value, str) or not 1 <= len(value) <= MAX_CLIENT_ID_CHARS:
-        raise RelayError(code, "client_id must be a string of 1 to 64 characters.")
+    if (not isinstance(value, str) or not 1 <= len(value) <= MAX_CLIENT_ID_CHARS
+            or any("\ud800" <= ch <= "\udfff" for ch in value)):
+        raise RelayError(code, "client_id must be a string of 1 to 64 characters (no lone surrogates).")
     return value
 
 
@@ -101,4 +102,7 @@ def paging_from_query(name: str, value: str | None) -> int | None:
         return None
     if _DIGITS_RE.fullmatch(value) is None:
         raise RelayError("bad_request", f"'{name}' must be a non-negative decimal integer.")
-    return _check_range(name, int(value), "bad_request")
+    digits = value.lstrip("0") or "0"
+    if len(digits) > 19:  # beyond 2^63-1, and before int() meets its digit limit
+        raise RelayError("bad_request", f"'{name}' must be between 0 and 2^63-1.")
+    return _check_range(name, int(digits), "bad_request")

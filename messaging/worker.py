@@ -10,7 +10,7 @@ import logging
 
 from channels.layers import get_channel_layer
 from nats.js import api
-from tenacity import AsyncRetrying, retry_if_exception_type, wait_exponential
+from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_delay, wait_exponential
 
 from . import metrics
 from .backends import connect_nats
@@ -36,7 +36,10 @@ async def run(nats_url: str, ack_wait: float, stop: asyncio.Event, ready=None) -
     """
     nc = await connect_until_up(nats_url)
     js = nc.jetstream()
-    await ensure_stream(js)
+    # A fresh NATS cluster may have no JetStream leader (or no placement) for a moment.
+    async for attempt in AsyncRetrying(wait=wait_exponential(multiplier=0.2, max=2), stop=stop_after_delay(120), reraise=True):
+        with attempt:
+            await ensure_stream(js)
     layer = get_channel_layer()
 
     async def handle(msg):

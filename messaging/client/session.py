@@ -226,18 +226,26 @@ class RelayClient:
     async def publish(self, channel: str, text: str, retries: int = 5) -> dict[str, Any]:
         """Publish with a fresh client_id; returns ``ack`` or ``error``.
 
-        A ``rate_limited`` error carrying ``retry_after`` is retried (same client_id)
-        after that many seconds, up to ``retries`` times.
+        Retried with the same client_id (so the relay stores it once), up to ``retries``
+        times: ``rate_limited`` after its ``retry_after`` seconds, ``unavailable`` (a
+        backend failing over) after a backoff of 0.5 s doubling to 8 s.
         """
         frame = publish_frame(channel, text)
+        backoff = 0.5
         for _ in range(retries + 1):
             reply = await self.request(frame)
-            retry_after = reply.get("retry_after")
-            if (reply.get("type") != "error" or reply.get("code") != "rate_limited"
-                    or not isinstance(retry_after, (int, float)) or isinstance(retry_after, bool)):
+            if reply.get("type") != "error":
                 return reply
-            delay = min(max(float(retry_after), 0.05), 60.0)
-            self.status(f"* rate limited; sending again in {delay:g}s")
+            retry_after = reply.get("retry_after")
+            if reply.get("code") == "unavailable":
+                delay, backoff = backoff, min(backoff * 2, 8.0)
+                self.status(f"* the relay is unavailable; sending again in {delay:g}s")
+            elif (reply.get("code") == "rate_limited" and isinstance(retry_after, (int, float))
+                    and not isinstance(retry_after, bool)):
+                delay = min(max(float(retry_after), 0.05), 60.0)
+                self.status(f"* rate limited; sending again in {delay:g}s")
+            else:
+                return reply
             await asyncio.sleep(delay)
         return reply
 

@@ -5,12 +5,14 @@
 -- ARGV: 1 now_ms, 2 now_rem_ns (0..999999), 3 userid, 4 text, 5 name,
 --       6 maxlen, 7 min id ms (age trim), 8 rate (tokens/s, 0 = off), 9 burst,
 --       10 '1' when a client_id is given, 11 idempotency ttl (s)
--- Returns {'dup', id, text, name, subscribers} | {'rate', retry_after_ms}
+-- Returns {'dup', id, text, name, prev_id, subscribers} | {'rate', retry_after_ms}
 --       | {'ok', id, prev_id, subscribers}
+-- A repeat returns the first message with its own prev_id: its events must sequence
+-- exactly like the first ones (delivery.py), or a connection could skip a message.
 if ARGV[10] == '1' then
-  local seen = redis.call('HMGET', KEYS[3], 'id', 't', 'n')
+  local seen = redis.call('HMGET', KEYS[3], 'id', 't', 'n', 'p')
   if seen[1] then
-    return {'dup', seen[1], seen[2], seen[3], redis.call('SMEMBERS', KEYS[2])}
+    return {'dup', seen[1], seen[2], seen[3], seen[4], redis.call('SMEMBERS', KEYS[2])}
   end
 end
 
@@ -52,7 +54,7 @@ redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[6], id, 'u', ARGV[3], 't', ARGV[
 redis.call('XTRIM', KEYS[1], 'MINID', '~', ARGV[7])
 
 if ARGV[10] == '1' then
-  redis.call('HSET', KEYS[3], 'id', id, 't', ARGV[4], 'n', ARGV[5])
+  redis.call('HSET', KEYS[3], 'id', id, 't', ARGV[4], 'n', ARGV[5], 'p', prev)
   redis.call('EXPIRE', KEYS[3], ARGV[11])
 end
 return {'ok', id, prev, redis.call('SMEMBERS', KEYS[2])}

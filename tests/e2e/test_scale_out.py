@@ -298,15 +298,6 @@ async def fault_run(relay, pb_user, nats_cluster, label: str, strike, recover):
     print(f"\nscale-out {label}: " + ", ".join(f"{k}={v}" for k, v in counts.items()))
     assert counts["acked"] == counts["sent"] == FAULT_MESSAGES
     assert history == acked, "each message stored exactly once, retries included"
-    lost_ids = set().union(*(set(acked_ids) - {m["id"] for m in messages} for messages in got))
-    retried_ids = set().union(*(p.retried_ids for p in pubs))
-    if (lost_ids and lost_ids <= retried_ids and not any(counts["doubled"]) and not any(counts["out_of_order"])
-            and all([m for m in acked if m["id"] not in lost_ids] == messages for messages in got)):
-        # Only messages stored before their events failed, then repeated, are missing:
-        # the known bug that test_repeats_of_messages_stored_during_an_outage_keep_their_order
-        # reproduces deterministically. Anything else fails below.
-        pytest.xfail(f"relay bug (repeat events carry prev=0): lost {sorted(lost_ids)} of the retried "
-                     f"{sorted(retried_ids)}")
     for messages in got:
         assert messages == acked, "every reader: every acked message once, in ts order"
     for c in [*clients, *(p.client for p in pubs)]:
@@ -428,10 +419,6 @@ async def test_queue_group_hands_each_event_to_exactly_one_worker(scaled, pb_use
         await c.close()
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "relay bug: a repeated client_id re-publishes the message's events with prev=0 "
-    "(HistoryStore.append's 'dup' branch returns Stored(message, 0, ...)), so a connection "
-    "delivers it without filling the gap before it and then drops the earlier message"))
 async def test_repeats_of_messages_stored_during_an_outage_keep_their_order(scaled, relay_settings, pb_user):
     """What a NATS failover does with two publishers: two messages are stored, their
     events fail (``unavailable``), and the senders repeat them with their client_ids,

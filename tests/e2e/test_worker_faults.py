@@ -102,3 +102,28 @@ async def test_a_stored_message_whose_events_were_lost_still_reaches_subscribers
     message = await asyncio.to_thread(backends.run_sync, store_without_events)
     assert await a.messages(1, timeout=30) == [message]  # RELAY_HEARTBEAT_SECONDS is 2 here
     await a.close()
+
+
+async def test_repeats_of_messages_whose_events_failed_keep_their_order(relay, relay_settings, pb_user):
+    """Regression (found by the NATS failover test): two messages stored while their
+    events failed, repeated by their senders with their client_ids, the later first.
+    The subscriber gets both, in ts order, exactly once."""
+    from messaging import backends, publishing
+
+    alice, bob = pb_user("Alice"), pb_user("Bob")
+    channel = f"repeat-{uuid.uuid4().hex[:8]}"
+    a = await Client.open(relay.ws_url, alice.token)
+    await a.request({"type": "subscribe", "channel": channel})
+
+    async def store_without_events(text, client_id):
+        store = publishing.history_store(backends.get().redis)
+        return (await store.append(channel, bob.id, bob.name, text, client_id)).message
+
+    first = await asyncio.to_thread(backends.run_sync, store_without_events, "first", "k-first")
+    second = await asyncio.to_thread(backends.run_sync, store_without_events, "second", "k-second")
+    b = await Client.open(relay.ws_url, bob.token)
+    for text, client_id, stored in (("second", "k-second", second), ("first", "k-first", first)):
+        reply = await b.request({"type": "publish", "channel": channel, "text": text, "client_id": client_id})
+        assert reply["message"] == stored
+    assert await a.messages(2) == [first, second]
+    await a.close(), await b.close()

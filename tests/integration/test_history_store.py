@@ -176,3 +176,13 @@ async def test_connection_cap_counts_across_instances_and_releases(redis):
     assert not await reg.open_connection(user, "c", 2)
     await reg.close_connection(user, "a")
     assert await reg.open_connection(user, "c", 2)
+
+
+async def test_a_repeat_carries_the_prev_of_the_first_publish(redis, channel):
+    """Regression: repeats returned prev=0, so their events skipped the gap check and a
+    connection could deliver a later message before an earlier repeated one, then drop it."""
+    s = store(redis)
+    a = await s.append(channel, "u1", "U", "first", "k-a")
+    b = await s.append(channel, "u1", "U", "second", "k-b")
+    assert (await s.append(channel, "u1", "U", "second", "k-b")).prev_ts == b.prev_ts == a.message["ts"]
+    assert (await s.append(channel, "u1", "U", "first", "k-a")).prev_ts == a.prev_ts == 0

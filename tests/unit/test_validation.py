@@ -89,3 +89,15 @@ def test_bad_query_paging_values_are_bad_request(value):
     with pytest.raises(RelayError) as err:
         paging_from_query("since", value)
     assert err.value.code == "bad_request"
+
+
+@pytest.mark.parametrize("value", ["9" * 4301, "1" * 5000, "0" * 30 + "9223372036854775808"])
+def test_query_paging_values_with_thousands_of_digits_are_bad_request(value):
+    """Regression: int() refused strings over 4,300 digits with a ValueError (HTTP 500)."""
+    with pytest.raises(RelayError) as err:
+        paging_from_query("since", value)
+    assert err.value.code == "bad_request"
+
+
+def test_query_paging_values_with_many_leading_zeros_are_their_value():
+    assert paging_from_query("limit", "0" * 4400 + "5") == 5

@@ -339,17 +339,30 @@
 
   els.loadOlder.addEventListener("click", () => current && loadOlder(current).catch(reportError));
 
+  // One client_id per composed text: a send repeated after `unavailable` (a backend
+  // failing over) or a dropped connection is stored once by the relay.
+  let draft = { text: null, channel: null, clientId: null };
+
   async function sendComposer() {
     const text = els.composer.value;
     if (!current || !text.trim()) return;
     const channel = current;
-    try {
-      const ack = await request({ type: "publish", channel, text, client_id: crypto.randomUUID() });
-      if (els.composer.value === text) els.composer.value = "";
-      hideNotice();
-      addMessages(channel, [ack.message], { live: false });
-    } catch (err) {
-      reportError(err);
+    if (draft.text !== text || draft.channel !== channel) draft = { text, channel, clientId: crypto.randomUUID() };
+    const frame = { type: "publish", channel, text, client_id: draft.clientId };
+    for (let attempt = 0, delay = 500; ; attempt += 1, delay = Math.min(delay * 2, 8000)) {
+      try {
+        const ack = await request(frame);
+        if (els.composer.value === text) els.composer.value = "";
+        draft = { text: null, channel: null, clientId: null };
+        hideNotice();
+        addMessages(channel, [ack.message], { live: false });
+        return;
+      } catch (err) {
+        const code = err && err.frame && err.frame.code;
+        if (code !== "unavailable" || attempt >= 4) return reportError(err);
+        showNotice(`The chat service is busy; sending again in ${Math.ceil(delay / 1000)} s…`);
+        await new Promise((resolve) => setTimeout(resolve, delay));
+      }
     }
   }
 

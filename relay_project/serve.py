@@ -1,0 +1,24 @@
+"""`python -m relay_project.serve [-b HOST] [-p PORT] [daphne options]`: daphne serving the
+relay with its own flags, so every launcher (scripts/run, Docker, tests, bench) agrees.
+
+daphne drops WebSocket messages over its `--websocket-max-message-size` without a
+word; the relay answers anything over 64 KiB with `too_large` and close 4413 itself,
+so daphne's limit is raised well above that (MAX_MESSAGE_BYTES).
+"""
+import sys
+
+from daphne.cli import CommandLineInterface
+
+MAX_MESSAGE_BYTES = 16 * 1024 * 1024
+APPLICATION = "relay_project.asgi:application"
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Run daphne with the relay's flags, then `argv` (default: this process's arguments)."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    limits = ["--websocket-max-message-size", str(MAX_MESSAGE_BYTES), "--websocket-max-frame-size", str(MAX_MESSAGE_BYTES)]
+    CommandLineInterface().run([*limits, *args, APPLICATION])
+
+
+if __name__ == "__main__":
+    main()
