@@ -34,7 +34,7 @@ class Backends:
             redis_url,
             decode_responses=True,
             socket_connect_timeout=2,
-            socket_timeout=5,
+            socket_timeout=10,  # a busy event loop reads late; a dead server is seen by connect
             health_check_interval=10,
         )
         self.nats_url = nats_url

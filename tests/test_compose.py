@@ -79,7 +79,7 @@ def test_wiring_durability_and_restart_policy(compose):
         assert "restart: unless-stopped" in blocks[name], name
         assert "healthcheck:" in blocks[name], name
     assert "restart: \"no\"" in blocks["migrate"] or "restart: 'no'" in blocks["migrate"]
-    assert "relay_project.asgi:application" in blocks["web"] and "relay_worker" in blocks["worker"]
+    assert "relay_project.serve" in blocks["web"] and "relay_worker" in blocks["worker"]
     assert "- migrate" in blocks["migrate"]
 
 

@@ -76,6 +76,13 @@ async def test_two_hundred_connections_in_one_hundred_channels_for_sixty_seconds
     errors: list = []
     refs = itertools.count()
 
+    frames_by_ref: dict[int, str] = {}
+    retries: list = []
+
+    async def resend(ws, raw):
+        await asyncio.sleep(0.5)
+        await ws.send(raw)
+
     async def read(i, ws, channel):
         async for raw in ws:
             frame = json.loads(raw)
@@ -83,6 +90,10 @@ async def test_two_hundred_connections_in_one_hundred_channels_for_sixty_seconds
                 received[i].append(frame["message"])
             elif frame["type"] == "ack":
                 acked[channel].append(frame["message"])
+            elif frame.get("code") == "unavailable" and frame.get("ref") in frames_by_ref:
+                # what a client does: send it again with the same client_id (stored once)
+                retries.append(frame["ref"])
+                asyncio.ensure_future(resend(ws, frames_by_ref[frame["ref"]]))
             else:
                 errors.append(frame)
 
@@ -90,7 +101,10 @@ async def test_two_hundred_connections_in_one_hundred_channels_for_sixty_seconds
         await asyncio.sleep(offset)
         deadline = time.monotonic() + duration_s
         while time.monotonic() < deadline:
-            await ws.send(json.dumps({"type": "publish", "channel": channel, "text": "hi", "ref": next(refs)}))
+            ref = next(refs)
+            frames_by_ref[ref] = json.dumps({"type": "publish", "channel": channel, "text": "hi", "ref": ref,
+                                             "client_id": f"c{ref}"})
+            await ws.send(frames_by_ref[ref])
             await asyncio.sleep(interval_s)
 
     readers = [asyncio.create_task(read(i, ws, channel)) for i, (channel, ws) in enumerate(conns)]
@@ -121,4 +135,5 @@ async def test_two_hundred_connections_in_one_hundred_channels_for_sixty_seconds
             f"in order {[m['id'] for m in got] == sorted(m['id'] for m in got)}"
         )
     print(f"\n200 connections, 100 channels, {duration_s:.0f} s: {sent} messages acked, "
-          f"{sum(len(v) for v in received.values())} deliveries, lost {lost}, doubled {doubled}")
+          f"{sum(len(v) for v in received.values())} deliveries, lost {lost}, doubled {doubled}, "
+          f"{len(retries)} publishes repeated after `unavailable`")
