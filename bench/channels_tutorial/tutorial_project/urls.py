@@ -1,0 +1,2 @@
+"""URLs of the tutorial project: the benchmark needs no HTTP views."""
+urlpatterns = []
