@@ -72,8 +72,13 @@ class ChatConsumer(AsyncWebsocketConsumer):
         self.counted = self.closed = self.released = self.catch_up_due = False
         self.catch_up_delay = 0.0
         self.channel_layer = get_channel_layer(self.channel_layer_alias)
-        self.channel_name = await self.channel_layer.new_channel()
         self.base_send = send
+        try:
+            self.channel_name = await self.channel_layer.new_channel()
+        except REDIS_ERRORS:  # the pub/sub layer subscribes here: answer, never a 500
+            await receive()  # websocket.connect
+            await self.accept()
+            return await self.refuse(Unavailable("Redis"), CLOSE_UNAVAILABLE)
         try:
             await await_many_dispatch([receive, self.layer_receive], self.dispatch)
         except StopConsumer:

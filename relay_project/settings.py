@@ -99,23 +99,23 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # daphne, the workers and management commands share one file: wait on locks.
     DATABASES["default"].setdefault("OPTIONS", {}).setdefault("timeout", 20)
 
-CHANNEL_LAYERS = {
-    "default": {
-        "BACKEND": "channels_redis.core.RedisChannelLayer",
-        "CONFIG": {
-            "hosts": [REDIS_URL],
-            # channels_redis drops messages silently beyond `capacity` per channel; a
-            # connection that falls that far behind is healed by gap filling from the
-            # history, but keep the limit well above a burst of one channel.
-            "capacity": env.int("RELAY_LAYER_CAPACITY", default=5000),
-            "expiry": 60,
+# The channel layer hands events from the workers to the connections' processes.
+# Redis pub/sub (channels_redis.pubsub) pushes each group_send to the processes that
+# hold the group's connections in one PUBLISH, with no per-message polling; events it
+# drops while a process reconnects are caught up from the history (consumers.py).
+# RELAY_CHANNEL_LAYER=list selects channels_redis' list-based RedisChannelLayer instead.
+if env.str("RELAY_CHANNEL_LAYER", default="pubsub") == "list":
+    CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "CONFIG": {"hosts": [REDIS_URL], "capacity": env.int("RELAY_LAYER_CAPACITY", default=5000), "expiry": 60},
         },
-    },
-}
+    }
+else:
+    CHANNEL_LAYERS = {
+        "default": {"BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer", "CONFIG": {"hosts": [REDIS_URL]}},
+    }
 
-# Request bodies past this are refused before they are read whole (the API's own limit,
-# 64 KiB, answers 413 below it).
-DATA_UPLOAD_MAX_MEMORY_SIZE = 1024 * 1024
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
