@@ -7,7 +7,7 @@ in the admin or by `manage.py channel` reaches every instance within PROTOCOL.md
 """
 from dataclasses import dataclass
 
-from asgiref.sync import sync_to_async
+from channels.db import database_sync_to_async
 from cachetools import TTLCache
 
 from .errors import RelayError
@@ -55,7 +55,7 @@ async def policy_for(channel: str, create: bool = False) -> Policy:
     key = (channel, create)
     policy = _cache.get(key)
     if policy is None:
-        policy = await sync_to_async(load_policy)(channel, create)
+        policy = await database_sync_to_async(load_policy)(channel, create)
         _cache[key] = policy
     return policy
 

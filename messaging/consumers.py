@@ -15,6 +15,7 @@ import orjson
 from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
 from channels.layers import get_channel_layer
+from channels.consumer import get_handler_name
 from channels.utils import await_many_dispatch
 from tenacity import AsyncRetrying, retry_if_exception_type, wait_exponential
 from django.conf import settings
@@ -89,6 +90,15 @@ class ChatConsumer(AsyncWebsocketConsumer):
                 cleanup = asyncio.get_running_loop().create_task(self.release())
                 _cleanups.add(cleanup)
                 cleanup.add_done_callback(_cleanups.discard)
+
+    async def dispatch(self, message):
+        """channels' dispatch without its per-event aclose_old_connections() thread hop:
+        the few database calls go through channels' database_sync_to_async, which
+        closes stale connections itself (access.py, records.py)."""
+        handler = getattr(self, get_handler_name(message), None)
+        if handler is None:
+            raise ValueError(f"No handler for message type {message['type']}")
+        await handler(message)
 
     async def layer_receive(self):
         """The next channel-layer event of this connection, waiting out Redis outages.

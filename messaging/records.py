@@ -7,7 +7,7 @@ frame waits for the database. Only the admin reads the mirror.
 import asyncio
 import logging
 
-from asgiref.sync import sync_to_async
+from channels.db import database_sync_to_async
 
 from .models import Channel, Subscription
 
@@ -61,7 +61,7 @@ class Mirror:
             await asyncio.sleep(FLUSH_S)
             batch, self.pending = self.pending, {}
             try:
-                await sync_to_async(apply_changes)(batch)
+                await database_sync_to_async(apply_changes)(batch)
             except Exception:  # the mirror is for the admin only: never break delivery for it
                 log.exception("could not update the subscription mirror (%d changes)", len(batch))
 
