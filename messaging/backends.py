@@ -24,19 +24,25 @@ log = logging.getLogger(__name__)
 REDIS_ERRORS = (aioredis.ConnectionError, aioredis.TimeoutError, OSError)
 CONNECT_RETRY_SECONDS = 1.0  # at most one new NATS connection attempt per second per loop
 FIRST_CONNECT_TIMEOUT_S = 3.0
+REDIS_POOL_SIZE = 200
 
 
 class Backends:
     """The Redis client and the (lazily connected) NATS client of one event loop."""
 
     def __init__(self, redis_url: str, nats_url: str):
-        self.redis = aioredis.from_url(
+        # A blocking pool: under a burst, commands wait (up to 5 s) for one of
+        # REDIS_POOL_SIZE connections instead of failing with "Too many connections".
+        pool = aioredis.BlockingConnectionPool.from_url(
             redis_url,
+            max_connections=REDIS_POOL_SIZE,
+            timeout=5,
             decode_responses=True,
             socket_connect_timeout=2,
             socket_timeout=10,  # a busy event loop reads late; a dead server is seen by connect
             health_check_interval=10,
         )
+        self.redis = aioredis.Redis(connection_pool=pool)
         self.nats_url = nats_url
         self._nc: NATS | None = None
         self._js: JetStreamContext | None = None
