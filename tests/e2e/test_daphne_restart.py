@@ -4,7 +4,7 @@ import asyncio
 import uuid
 
 import pytest
-from websockets.exceptions import ConnectionClosed
+from websockets.exceptions import ConnectionClosed, InvalidHandshake
 
 from .wsclient import Client
 
@@ -23,8 +23,8 @@ class Resumer:
         while len(self.seen) < until_count:
             try:
                 client = await Client.open(self.url, self.token)
-            except OSError:
-                await asyncio.sleep(0.1)  # daphne not listening yet: the client's own backoff
+            except (OSError, InvalidHandshake, ConnectionClosed, asyncio.TimeoutError):
+                await asyncio.sleep(0.1)  # daphne going away or not back yet: the client's own backoff
                 continue
             try:
                 since = self.seen[-1]["ts"] if self.seen else 0  # 0: from the start of this new channel
