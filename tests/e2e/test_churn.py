@@ -13,6 +13,8 @@ import uuid
 import nats
 import psutil
 import pytest
+
+from localservers import wait_until
 import redis as redis_sync
 import requests
 from prometheus_client.parser import text_string_to_metric_families
@@ -49,15 +51,9 @@ async def events_consumers(nats_url: str) -> list[tuple[str, object]]:
         await nc.close()
 
 
-def poll(check, timeout=60.0, interval=0.1, message="condition"):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {message}; last: {check()!r}")
-        time.sleep(interval)
+def poll(check, timeout=60.0, message="condition"):
+    """wait_until (localservers) with this module's default deadline, in seconds."""
+    return wait_until(check, timeout, what=message)
 
 
 def plan(rng: random.Random, channels: list[str], frames: int) -> list[dict]:

@@ -28,6 +28,8 @@ import uuid
 from urllib.parse import quote, unquote_to_bytes
 
 import pytest
+
+from localservers import wait_until
 import redis as redis_sync
 import requests
 from hypothesis import HealthCheck, assume, given, settings
@@ -68,16 +70,9 @@ def run(loop, coro, timeout=60.0):
     return loop.run_until_complete(asyncio.wait_for(coro, timeout))
 
 
-def poll(check, timeout=30.0, interval=0.05, message="condition"):
-    """Call `check()` until it returns a truthy value (returned) or `timeout` passes."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {message}")
-        time.sleep(interval)
+def poll(check, timeout=30.0, message="condition"):
+    """wait_until (localservers) with this module's default deadline, in seconds."""
+    return wait_until(check, timeout, what=message)
 
 
 def history(relay, user, channel) -> list[dict]:
@@ -1075,7 +1070,7 @@ async def test_retry_after_a_lost_ack_stores_once_and_acks_the_same_message(rela
             await c.close()  # before reading the ack
         if how == "close-then-wait":  # the ack is surely lost, the message surely stored
             await asyncio.to_thread(poll, lambda: len(history(relay, reader, channel)) == n + 1,
-                                    30, 0.05, "the first publish to be stored")
+                                    30, "the first publish to be stored")
         c2 = await Client.open(relay.ws_url, user.token)
         again = await c2.request(frame)
         assert again["type"] == "ack" and again["client_id"] == client_id, again
