@@ -35,6 +35,7 @@ CLOSE_UNAUTHORIZED = 4401
 CLOSE_TOO_LARGE = 4413
 CLOSE_TOO_MANY = 4429
 CLOSE_UNAVAILABLE = 4503
+REJOIN_FIRST_WAIT_S = 0.25  # after the channel layer failed, backing off from here up to 5 s
 CURSOR_FLUSH_S = 0.5  # cursors are persisted within a second of moving
 _cleanups: set[asyncio.Task] = set()  # releases of killed consumers, kept until done
 
@@ -110,21 +111,18 @@ class ChatConsumer(AsyncWebsocketConsumer):
             self.catch_up_due = False
             await asyncio.sleep(self.catch_up_delay)
             return {"type": "relay.catch_up"}
-        failed = False
+        try:  # the common case, without a retry loop's cost per event
+            return await self.channel_layer.receive(self.channel_name)
+        except REDIS_ERRORS as exc:
+            log.warning("Redis unavailable under the connection (%r); waiting for it", exc, extra=self.log_fields())
+        await asyncio.sleep(REJOIN_FIRST_WAIT_S)  # back off before the first attempt, too
         async for attempt in AsyncRetrying(
-            wait=wait_exponential(multiplier=0.25, max=5), retry=retry_if_exception_type(REDIS_ERRORS)
+            wait=wait_exponential(multiplier=REJOIN_FIRST_WAIT_S, max=5), retry=retry_if_exception_type(REDIS_ERRORS)
         ):
             with attempt:
-                if failed:
-                    if self.user is not None:
-                        await self.channel_layer.group_add(user_group(self.user.id), self.channel_name)
-                    return {"type": "relay.catch_up"}
-                try:
-                    return await self.channel_layer.receive(self.channel_name)
-                except REDIS_ERRORS as exc:
-                    log.warning("Redis unavailable under the connection (%r); waiting for it", exc, extra=self.log_fields())
-                    failed = True
-                    raise
+                if self.user is not None:
+                    await self.channel_layer.group_add(user_group(self.user.id), self.channel_name)
+                return {"type": "relay.catch_up"}
 
     async def connect(self):
         await self.accept()
@@ -286,9 +284,19 @@ class ChatConsumer(AsyncWebsocketConsumer):
 
     # Channel-layer events ---------------------------------------------------------
 
+    async def relay_events(self, event):
+        """Events of this user from NATS, handed over by a relay_worker in one
+        channel-layer message (`data`: event payloads in arrival order, worker.py)."""
+        for payload in event["data"]:
+            await self.handle_event(payload)
+
     async def relay_event(self, event):
-        """An event of this user from NATS, handed over by a relay_worker (events.py)."""
-        data = orjson.loads(event["data"])
+        """One event of this user (`data`: its payload), as workers before batching sent them."""
+        await self.handle_event(event["data"])
+
+    async def handle_event(self, payload: bytes | str):
+        """Act on one event payload (events.py): deliver, drop or fill, or end a subscription."""
+        data = orjson.loads(payload)
         if data["k"] == "revoked":
             access.forget(data["c"])
             return await self.end_subscription(data["c"], data["g"], "forbidden")

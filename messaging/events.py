@@ -31,6 +31,11 @@ def subject_for(userid: str) -> str:
     return f"events.{userid}"
 
 
+def user_of_subject(subject: str) -> str:
+    """The user id of an `events.<user>` subject (the inverse of subject_for)."""
+    return subject[len("events."):]
+
+
 async def ensure_stream(js) -> None:
     """Create the EVENTS stream when it does not exist yet (idempotent, race-safe), with
     RELAY_EVENTS_REPLICAS replicas (3 on a 3-node NATS cluster)."""

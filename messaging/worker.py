@@ -1,9 +1,17 @@
 """The relay worker: JetStream `events.>` -> channel-layer group `user.<id>`.
 
 Workers share the durable push consumer `relay` in the queue group `relay`, so each
-event is handled by one worker. An event is acked only after group_send returned;
-a worker that dies before acking has its events redelivered to another worker after
-RELAY_WORKER_ACK_WAIT seconds (connections drop what they already delivered).
+event is handled by one worker. The worker hands events over in batches: whatever has
+arrived while it handed over the previous batch (up to MAX_BATCH events) is grouped by
+user, and each user's events, in arrival order, go to `user.<id>` as one channel-layer
+message `{"type": "relay.events", "data": [<event payload>, ...]}`. The more the worker
+has to do, the larger its batches, so the per-message cost of the channel layer (one
+Redis PUBLISH, one message for each daphne process to parse and dispatch) is shared by
+more deliveries exactly when it matters.
+
+Events are acked only after their group_send returned; a worker that dies before acking
+has its events redelivered to another worker after RELAY_WORKER_ACK_WAIT seconds
+(connections drop what they already delivered, delivery.py).
 """
 import asyncio
 import logging
@@ -14,10 +22,11 @@ from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_delay, w
 
 from . import metrics
 from .backends import connect_nats
-from .events import QUEUE_GROUP, SUBJECTS, ensure_stream
+from .events import QUEUE_GROUP, SUBJECTS, ensure_stream, user_of_subject
 
 log = logging.getLogger(__name__)
 READY_LINE = "relay_worker ready"
+MAX_BATCH = 1000  # events handed over per round at most (bounds one channel-layer message)
 
 
 async def connect_until_up(url: str):
@@ -29,8 +38,55 @@ async def connect_until_up(url: str):
             return await connect_nats(url)
 
 
+def group_by_user(msgs: list) -> dict[str, list]:
+    """NATS messages on `events.<user>` grouped by user, arrival order kept within a user."""
+    by_user: dict[str, list] = {}
+    for msg in msgs:
+        by_user.setdefault(user_of_subject(msg.subject), []).append(msg)
+    return by_user
+
+
+async def hand_over(layer, msgs: list) -> None:
+    """Send a batch of events to their users' groups, one channel-layer message per user
+    (pipelined in one Redis round trip when the layer has group_send_many, layers.py),
+    then ack them all. When Redis fails the batch is nak'ed with a 1 s delay, so
+    JetStream redelivers it (connections drop what they already delivered)."""
+    by_user = group_by_user(msgs)
+    sends = [(f"user.{userid}", {"type": "relay.events", "data": [m.data for m in user_msgs]})
+             for userid, user_msgs in by_user.items()]
+    try:
+        if hasattr(layer, "group_send_many"):
+            await layer.group_send_many(sends)
+        else:  # channels_redis' list layer (RELAY_CHANNEL_LAYER=list)
+            for group, message in sends:
+                await layer.group_send(group, message)
+    except Exception as exc:
+        log.warning("group_send failed (%r); %d event(s) will be redelivered", exc, len(msgs))
+        for msg in msgs:
+            await msg.nak(delay=1.0)
+        return
+    for msg in msgs:  # acks go out together in nats-py's next flush
+        await msg.ack()
+        if msg.metadata.num_delivered > 1:
+            metrics.REDELIVERIES.inc()
+    metrics.EVENTS_HANDLED.inc(len(msgs))
+
+
+async def hand_over_forever(layer, queue: asyncio.Queue) -> None:
+    """Take every event that has arrived (at least one, at most MAX_BATCH) and hand it over."""
+    while True:
+        batch = [await queue.get()]
+        while len(batch) < MAX_BATCH and not queue.empty():
+            batch.append(queue.get_nowait())
+        try:
+            await hand_over(layer, batch)
+        finally:
+            for _ in batch:
+                queue.task_done()
+
+
 async def run(nats_url: str, ack_wait: float, stop: asyncio.Event, ready=None) -> None:
-    """Consume events until `stop` is set, then drain (finish in-flight events) and return.
+    """Consume events until `stop` is set, then drain (hand over and ack what arrived) and return.
 
     `ready`, if given, is called once the subscription is live.
     """
@@ -40,26 +96,20 @@ async def run(nats_url: str, ack_wait: float, stop: asyncio.Event, ready=None) -
     async for attempt in AsyncRetrying(wait=wait_exponential(multiplier=0.2, max=2), stop=stop_after_delay(120), reraise=True):
         with attempt:
             await ensure_stream(js)
-    layer = get_channel_layer()
+    queue: asyncio.Queue = asyncio.Queue()
 
-    async def handle(msg):
-        userid = msg.subject.split(".", 1)[1]
-        try:
-            await layer.group_send(f"user.{userid}", {"type": "relay.event", "data": msg.data.decode()})
-        except Exception as exc:  # Redis down: let JetStream redeliver shortly
-            log.warning("group_send failed (%r); the event will be redelivered", exc, extra={"user": userid})
-            await msg.nak(delay=1.0)
-            return
-        await msg.ack()
-        metrics.EVENTS_HANDLED.inc()
-        if msg.metadata.num_delivered > 1:
-            metrics.REDELIVERIES.inc()
+    async def arrived(msg):
+        queue.put_nowait(msg)
 
     config = api.ConsumerConfig(ack_wait=ack_wait, max_deliver=-1, max_ack_pending=20_000)
-    await js.subscribe(SUBJECTS[0], queue=QUEUE_GROUP, cb=handle, manual_ack=True, config=config)
+    sub = await js.subscribe(SUBJECTS[0], queue=QUEUE_GROUP, cb=arrived, manual_ack=True, config=config)
+    handler = asyncio.create_task(hand_over_forever(get_channel_layer(), queue))
     log.info("consuming %s in queue group %s", SUBJECTS[0], QUEUE_GROUP)
     if ready:
         ready()
     await stop.wait()
     log.info("draining")
+    await sub.drain()  # no new events; those already received are in the queue
+    await queue.join()  # ... and are handed over and acked before the connection closes
+    handler.cancel()
     await nc.drain()

@@ -103,6 +103,8 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 # Redis pub/sub (channels_redis.pubsub) pushes each group_send to the processes that
 # hold the group's connections in one PUBLISH, with no per-message polling; events it
 # drops while a process reconnects are caught up from the history (consumers.py).
+# messaging.layers.RelayChannelLayer is that layer plus a pipelined group_send_many
+# for the workers' batches.
 # RELAY_CHANNEL_LAYER=list selects channels_redis' list-based RedisChannelLayer instead.
 if env.str("RELAY_CHANNEL_LAYER", default="pubsub") == "list":
     CHANNEL_LAYERS = {
@@ -113,7 +115,7 @@ if env.str("RELAY_CHANNEL_LAYER", default="pubsub") == "list":
     }
 else:
     CHANNEL_LAYERS = {
-        "default": {"BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer", "CONFIG": {"hosts": [REDIS_URL]}},
+        "default": {"BACKEND": "messaging.layers.RelayChannelLayer", "CONFIG": {"hosts": [REDIS_URL]}},
     }
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
