@@ -23,7 +23,7 @@ from django.conf import settings
 from auth_pocketbase.client import PocketBaseUnavailable
 from auth_pocketbase.verification import Unauthorized, get_verifier
 
-from . import access, backends, frames, metrics, publishing, records
+from . import access, backends, cursors, frames, metrics, publishing, records
 from .backends import REDIS_ERRORS
 from .delivery import Plan, plan
 from .errors import RelayError, Unavailable
@@ -36,7 +36,6 @@ CLOSE_TOO_LARGE = 4413
 CLOSE_TOO_MANY = 4429
 CLOSE_UNAVAILABLE = 4503
 REJOIN_FIRST_WAIT_S = 0.25  # after the channel layer failed, backing off from here up to 5 s
-CURSOR_FLUSH_S = 0.5  # cursors are persisted within a second of moving
 _cleanups: set[asyncio.Task] = set()  # releases of killed consumers, kept until done
 
 
@@ -68,7 +67,6 @@ class ChatConsumer(AsyncWebsocketConsumer):
         connection rejoins its group when Redis is back (never daphne's 1011)."""
         self.scope = scope
         self.subscribed: dict[str, Subscribed] = {}
-        self.pending_cursors: dict[str, int] = {}
         self.tasks: list[asyncio.Task] = []
         self.connection_id = uuid.uuid4().hex
         self.counted = self.closed = self.released = self.catch_up_due = False
@@ -181,7 +179,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
         if self.counted:
             metrics.CONNECTIONS.dec()
         try:
-            await self.flush_cursors()
+            await cursors.pending().flush()
             await self.channel_layer.group_discard(user_group(self.user.id), self.channel_name)
             if self.counted:
                 await self.registry.close_connection(self.user.id, self.connection_id)
@@ -254,7 +252,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
             )
         except SubscriptionLimit:
             raise RelayError("rate_limited", "Too many subscriptions for this user.") from None
-        records.mirror().note(channel, self.user.id, True)
+        records.mirror().note((channel, self.user.id), True)
         since = command.since if command.since is not None else cursor
         page, truncated = await self.history.newest_after(channel, since, command.limit)
         await self.send_frame(frames.with_ref({
@@ -274,7 +272,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
 
     async def on_unsubscribe(self, command):
         generation = await self.registry.unsubscribe(self.user.id, command.channel)
-        records.mirror().note(command.channel, self.user.id, False)
+        records.mirror().note((command.channel, self.user.id), False)
         self.drop_channel(command.channel)
         log.info("unsubscribed", extra=self.log_fields(command.channel))
         await self.send_frame(frames.with_ref({"type": "unsubscribed", "channel": command.channel}, command.ref))
@@ -373,35 +371,13 @@ class ChatConsumer(AsyncWebsocketConsumer):
         """Stop delivering `channel` on this connection."""
         if self.subscribed.pop(channel, None) is not None:
             metrics.SUBSCRIPTIONS.dec()
-        self.pending_cursors.pop(channel, None)
+        cursors.pending().discard((self.user.id, channel))
 
     # Cursors and housekeeping -------------------------------------------------------
 
     def move_cursor(self, channel: str, ts: int):
-        """Note a sent ts; a flush persists it within CURSOR_FLUSH_S."""
-        first = not self.pending_cursors
-        if ts > self.pending_cursors.get(channel, 0):
-            self.pending_cursors[channel] = ts
-        if first:
-            self.tasks.append(asyncio.create_task(self.flush_cursors_later()))
-
-    async def flush_cursors_later(self):
-        await asyncio.sleep(CURSOR_FLUSH_S)
-        try:
-            await self.flush_cursors()
-        except REDIS_ERRORS:
-            log.warning("Redis unavailable; cursors kept for the next flush", extra=self.log_fields())
-        finally:
-            self.tasks = [t for t in self.tasks if not t.done() and t is not asyncio.current_task()]
-
-    async def flush_cursors(self):
-        pending, self.pending_cursors = self.pending_cursors, {}
-        try:
-            await self.registry.advance_cursors(self.user.id, pending)
-        except REDIS_ERRORS:
-            for channel, ts in pending.items():
-                self.pending_cursors[channel] = max(ts, self.pending_cursors.get(channel, 0))
-            raise
+        """Note a sent ts; the process persists it within cursors.FLUSH_S (cursors.py)."""
+        cursors.pending().note((self.user.id, channel), ts)
 
     async def keep_alive(self):
         """Re-verify the token, close when it expires or is revoked, and keep this

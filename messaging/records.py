@@ -4,14 +4,11 @@ Connections note changes here and go on at once; a background task per event loo
 writes them in batches every FLUSH_S seconds (one thread hop, bulk queries), so no
 frame waits for the database. Only the admin reads the mirror.
 """
-import asyncio
-import logging
-
 from channels.db import database_sync_to_async
 
+from .batching import WriteBehind, per_loop
 from .models import Channel, Subscription
 
-log = logging.getLogger(__name__)
 FLUSH_S = 0.25
 
 
@@ -43,35 +40,6 @@ def apply_changes(changes: dict[tuple[str, str], bool]) -> None:
         Subscription.objects.filter(channel__name=channel, userid__in=userids).delete()
 
 
-class Mirror:
-    """Batches one event loop's subscription changes into apply_changes calls."""
-
-    def __init__(self):
-        self.pending: dict[tuple[str, str], bool] = {}
-        self.task: asyncio.Task | None = None
-
-    def note(self, channel: str, userid: str, subscribed: bool) -> None:
-        """Queue a change (the latest per channel and user wins); never blocks."""
-        self.pending[(channel, userid)] = subscribed
-        if self.task is None or self.task.done():
-            self.task = asyncio.get_running_loop().create_task(self.flush_soon())
-
-    async def flush_soon(self) -> None:
-        while self.pending:
-            await asyncio.sleep(FLUSH_S)
-            batch, self.pending = self.pending, {}
-            try:
-                await database_sync_to_async(apply_changes)(batch)
-            except Exception:  # the mirror is for the admin only: never break delivery for it
-                log.exception("could not update the subscription mirror (%d changes)", len(batch))
-
-
-_mirrors: dict[asyncio.AbstractEventLoop, Mirror] = {}
-
-
-def mirror() -> Mirror:
-    """The Mirror of the running event loop."""
-    loop = asyncio.get_running_loop()
-    if loop not in _mirrors:
-        _mirrors[loop] = Mirror()
-    return _mirrors[loop]
+mirror = per_loop(lambda: WriteBehind(database_sync_to_async(apply_changes), FLUSH_S))
+mirror.__doc__ = """The running loop's batch of {(channel, userid): subscribed} changes: the mirror is
+for the admin only, so a failed write is logged and dropped, never breaking delivery."""

@@ -62,10 +62,21 @@ class Registry:
 
     async def advance_cursors(self, userid: str, cursors: dict[str, int]) -> int:
         """Move the user's cursors forward to the given ts (never back); return how many moved."""
-        if not cursors:
+        return await self.advance_many({(userid, channel): ts for channel, ts in cursors.items()})
+
+    async def advance_many(self, cursors: dict[tuple[str, str], int]) -> int:
+        """Move cursors of many users forward, `{(userid, channel): ts}` (ts in Unix ns),
+        in one pipelined round trip; only existing subscriptions move, never back.
+        Returns how many moved; raises redis-py's errors when Redis fails."""
+        by_user: dict[str, list[str]] = {}
+        for (userid, channel), ts in cursors.items():
+            by_user.setdefault(userid, []).extend((channel, str(ts)))
+        if not by_user:
             return 0
-        args = [x for channel, ts in cursors.items() for x in (channel, str(ts))]
-        return int(await self._cursors(keys=[subscriptions_key(userid)], args=args))
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for userid, args in by_user.items():
+                await self._cursors(keys=[subscriptions_key(userid)], args=args, client=pipe)
+            return sum(int(moved) for moved in await pipe.execute())
 
     async def subscribers(self, channel: str) -> set[str]:
         """User ids subscribed to `channel`."""

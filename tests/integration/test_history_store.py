@@ -186,3 +186,26 @@ async def test_a_repeat_carries_the_prev_of_the_first_publish(redis, channel):
     b = await s.append(channel, "u1", "U", "second", "k-b")
     assert (await s.append(channel, "u1", "U", "second", "k-b")).prev_ts == b.prev_ts == a.message["ts"]
     assert (await s.append(channel, "u1", "U", "first", "k-a")).prev_ts == a.prev_ts == 0
+
+
+async def test_advance_many_moves_several_users_cursors_in_one_call(redis, channel):
+    reg = Registry(redis)
+    alice, bob, carol = (f"u{uuid.uuid4().hex[:8]}" for _ in range(3))
+    other = f"c{uuid.uuid4().hex[:12]}"
+    for user in (alice, bob):
+        await reg.subscribe(user, channel, 10)
+    await reg.subscribe(alice, other, 10)
+    moved = await reg.advance_many({
+        (alice, channel): 1_764_400_000_000_000_005,
+        (alice, other): 1_764_400_000_000_000_007,
+        (bob, channel): 1_764_400_000_000_000_006,
+        (carol, channel): 1_764_400_000_000_000_009,  # not subscribed: ignored
+    })
+    assert moved == 3
+    assert await reg.subscriptions(alice) == sorted(
+        [{"channel": channel, "last_ts": 1_764_400_000_000_000_005}, {"channel": other, "last_ts": 1_764_400_000_000_000_007}],
+        key=lambda s: s["channel"],
+    )
+    assert await reg.subscriptions(bob) == [{"channel": channel, "last_ts": 1_764_400_000_000_000_006}]
+    assert await reg.subscriptions(carol) == []
+    assert await reg.advance_many({}) == 0

@@ -1,5 +1,6 @@
 """`python manage.py relay_worker`: hand NATS events to the users' connections."""
 import asyncio
+import gc
 import signal
 import sys
 
@@ -23,6 +24,7 @@ class Command(BaseCommand):
     def handle(self, *args, metrics_port, **options):
         if metrics_port:
             start_http_server(metrics_port, addr=settings.RELAY_WORKER_METRICS_ADDR)
+        gc.freeze()  # Django's import-time objects out of the collector's scans (serve.py)
         asyncio.run(self.main())
 
     async def main(self):
