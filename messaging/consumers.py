@@ -8,6 +8,7 @@ what the history already sent.
 """
 import asyncio
 import logging
+import random
 import time
 import uuid
 
@@ -381,10 +382,15 @@ class ChatConsumer(AsyncWebsocketConsumer):
 
     async def keep_alive(self):
         """Re-verify the token, close when it expires or is revoked, and keep this
-        connection counted and in its group, for as long as the connection lives."""
+        connection counted and in its group, for as long as the connection lives.
+
+        Each connection starts at a random phase of the tick and of the heartbeat, so the
+        connections opened together (a reconnect wave, a load test) do not all verify
+        and catch up in the same instant, stalling deliveries meanwhile."""
         verifier = get_verifier()
         tick = max(0.5, min(5.0, settings.RELAY_AUTH_CACHE_SECONDS / 2, settings.RELAY_HEARTBEAT_SECONDS))
-        last_heartbeat = time.monotonic()
+        last_heartbeat = time.monotonic() - random.uniform(0, settings.RELAY_HEARTBEAT_SECONDS)
+        await asyncio.sleep(random.uniform(0, tick))
         while not (self.closed or self.released):
             await asyncio.sleep(tick)
             try:
