@@ -71,7 +71,7 @@ ACTIVITIES = [
     ("worker: handle an event (group_send, JetStream ack)", ("run.<locals>.handle",)),
     ("publish path (relay: on_publish, Lua script, JetStream fan_out; tutorial: receive, group_send)",
      ("ChatConsumer.on_publish", "fan_out", "ChatConsumer.receive", "RedisChannelLayer.group_send")),
-    ("relay: cursor flushes", ("WriteBehind.flush", "Registry.advance_many")),
+    ("relay: cursor and liveness writes", ("WriteBehind.flush", "Registry.advance_many", "Registry.refresh_connections")),
     ("relay: keep-alive (token re-verification, heartbeat)", ("ChatConsumer.keep_alive",)),
     ("nats-py client (reading, flushing)", ("Client._read_loop", "Client._flusher", "Subscription._wait_for_msgs")),
     ("WebSocket I/O (Twisted, autobahn, daphne)", ("pkg:twisted", "pkg:autobahn", "pkg:daphne")),

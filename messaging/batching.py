@@ -7,6 +7,7 @@ e.g. the highest ts); noting never blocks and never fails.
 """
 import asyncio
 import logging
+import weakref
 from typing import Any, Awaitable, Callable, Hashable
 
 log = logging.getLogger(__name__)
@@ -67,8 +68,9 @@ class WriteBehind:
 
 
 def per_loop(factory: Callable[[], Any]) -> Callable[[], Any]:
-    """A function returning one `factory()` object per running event loop."""
-    objects: dict[asyncio.AbstractEventLoop, Any] = {}
+    """A function returning one `factory()` object per running event loop (forgotten
+    with the loop)."""
+    objects: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Any]" = weakref.WeakKeyDictionary()
 
     def get():
         loop = asyncio.get_running_loop()

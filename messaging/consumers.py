@@ -24,7 +24,7 @@ from django.conf import settings
 from auth_pocketbase.client import PocketBaseUnavailable
 from auth_pocketbase.verification import Unauthorized, get_verifier
 
-from . import access, backends, cursors, frames, metrics, publishing, records
+from . import access, backends, frames, metrics, publishing, records, writers
 from .backends import REDIS_ERRORS
 from .delivery import Plan, plan
 from .errors import RelayError, Unavailable
@@ -179,8 +179,9 @@ class ChatConsumer(AsyncWebsocketConsumer):
         metrics.SUBSCRIPTIONS.dec(len(self.subscribed))
         if self.counted:
             metrics.CONNECTIONS.dec()
+        writers.liveness().discard((self.user.id, self.connection_id))
         try:
-            await cursors.pending().flush()
+            await writers.cursors().flush()
             await self.channel_layer.group_discard(user_group(self.user.id), self.channel_name)
             if self.counted:
                 await self.registry.close_connection(self.user.id, self.connection_id)
@@ -324,7 +325,8 @@ class ChatConsumer(AsyncWebsocketConsumer):
     async def relay_catch_up(self, event):
         """Deliver whatever the history holds beyond what this connection sent, for every
         subscribed channel: heals events the channel layer lost (Redis outage, capacity,
-        expiry). Runs after an outage and every RELAY_HEARTBEAT_SECONDS; one pipelined read."""
+        expiry). Runs after an outage, and when a heartbeat (every RELAY_HEARTBEAT_SECONDS)
+        finds the connection behind the history; one pipelined read."""
         channels = list(self.subscribed)
         try:
             heads = await self.history.heads(channels)
@@ -372,13 +374,13 @@ class ChatConsumer(AsyncWebsocketConsumer):
         """Stop delivering `channel` on this connection."""
         if self.subscribed.pop(channel, None) is not None:
             metrics.SUBSCRIPTIONS.dec()
-        cursors.pending().discard((self.user.id, channel))
+        writers.cursors().discard((self.user.id, channel))
 
     # Cursors and housekeeping -------------------------------------------------------
 
     def move_cursor(self, channel: str, ts: int):
-        """Note a sent ts; the process persists it within cursors.FLUSH_S (cursors.py)."""
-        cursors.pending().note((self.user.id, channel), ts)
+        """Note a sent ts; the process persists it within writers.CURSOR_FLUSH_S."""
+        writers.cursors().note((self.user.id, channel), ts)
 
     async def keep_alive(self):
         """Re-verify the token, close when it expires or is revoked, and keep this
@@ -404,10 +406,17 @@ class ChatConsumer(AsyncWebsocketConsumer):
                 pass  # keep the last good verification until PocketBase answers again
             if time.monotonic() - last_heartbeat >= settings.RELAY_HEARTBEAT_SECONDS:
                 last_heartbeat = time.monotonic()
+                writers.liveness().note((self.user.id, self.connection_id), True)
                 try:
-                    await self.registry.refresh_connection(self.user.id, self.connection_id)
                     await self.channel_layer.group_add(user_group(self.user.id), self.channel_name)
-                    if self.subscribed:
+                    if await self.behind():
                         await self.channel_layer.send(self.channel_name, {"type": "relay.catch_up"})
                 except REDIS_ERRORS:
                     log.warning("Redis unavailable during the heartbeat", extra=self.log_fields())
+
+    async def behind(self) -> bool:
+        """Whether the history holds messages of a subscribed channel beyond the last
+        ts this connection sent (one pipelined read; relay_catch_up delivers them)."""
+        channels = list(self.subscribed)
+        heads = await self.history.heads(channels)
+        return any(head > self.subscribed[c].last for c, head in zip(channels, heads) if c in self.subscribed)

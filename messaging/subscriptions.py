@@ -92,11 +92,17 @@ class Registry:
 
     async def refresh_connection(self, userid: str, connection_id: str) -> None:
         """Keep a live connection counted for another CONNECTION_TTL_MS."""
-        key = f"relay:connections:{userid}"
-        now_ms = int(time.time() * 1000)
+        await self.refresh_connections({(userid, connection_id): True})
+
+    async def refresh_connections(self, connections: dict[tuple[str, str], object]) -> None:
+        """Keep live connections, `{(userid, connection_id): _}`, counted for another
+        CONNECTION_TTL_MS, all in one pipelined round trip (the values are ignored)."""
+        expiry_ms = int(time.time() * 1000) + CONNECTION_TTL_MS
         async with self.redis.pipeline(transaction=False) as pipe:
-            pipe.zadd(key, {connection_id: now_ms + CONNECTION_TTL_MS})
-            pipe.pexpire(key, CONNECTION_TTL_MS)
+            for userid, connection_id in connections:
+                key = f"relay:connections:{userid}"
+                pipe.zadd(key, {connection_id: expiry_ms})
+                pipe.pexpire(key, CONNECTION_TTL_MS)
             await pipe.execute()
 
     async def close_connection(self, userid: str, connection_id: str) -> None:

@@ -209,3 +209,16 @@ async def test_advance_many_moves_several_users_cursors_in_one_call(redis, chann
     assert await reg.subscriptions(bob) == [{"channel": channel, "last_ts": 1_764_400_000_000_000_006}]
     assert await reg.subscriptions(carol) == []
     assert await reg.advance_many({}) == 0
+
+
+async def test_refresh_connections_keeps_every_listed_connection_counted(redis):
+    reg = Registry(redis)
+    alice, bob = (f"u{uuid.uuid4().hex[:8]}" for _ in range(2))
+    assert await reg.open_connection(alice, "a1", 2) and await reg.open_connection(bob, "b1", 1)
+    before = await redis.zscore(f"relay:connections:{alice}", "a1")
+    await reg.refresh_connections({(alice, "a1"): True, (bob, "b1"): True})
+    assert await redis.zscore(f"relay:connections:{alice}", "a1") >= before
+    assert await redis.pttl(f"relay:connections:{bob}") > 0
+    assert not await reg.open_connection(bob, "b2", 1)  # bob's one connection still counts
+    await reg.close_connection(alice, "a1")
+    assert await redis.zscore(f"relay:connections:{alice}", "a1") is None
