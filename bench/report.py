@@ -145,7 +145,7 @@ def machine_info() -> dict:
         "git_dirty": bool(_run(["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"])),
         "versions": {
             **{d: _version(d) for d in ("Django", "channels", "channels-redis", "daphne", "Twisted", "redis",
-                                         "nats-py", "websockets", "aiohttp", "psutil")},
+                                         "nats-py", "hiredis", "uvloop", "websockets", "aiohttp", "psutil")},
             "redis-server": _run([str(redis_binary()), "--version"]),
             "nats-server": _run([str(nats_binary()), "--version"]),
             "pocketbase": _run([str(pocketbase_binary()), "--version"]),
