@@ -80,6 +80,8 @@ async def hand_over_forever(layer, queue: asyncio.Queue) -> None:
             batch.append(queue.get_nowait())
         try:
             await hand_over(layer, batch)
+        except Exception:  # e.g. acks that could not be sent: JetStream redelivers after ack_wait
+            log.exception("handing over %d event(s) failed; unacked events will be redelivered", len(batch))
         finally:
             for _ in batch:
                 queue.task_done()

@@ -1,8 +1,10 @@
-"""The worker's batching rule: events grouped by user, arrival order kept per user."""
+"""The worker's batching: events grouped by user (arrival order kept per user), one
+channel-layer message per user, acks after the hand-over, naks when the layer fails."""
+import asyncio
 from dataclasses import dataclass
 
 from messaging.events import subject_for, user_of_subject
-from messaging.worker import group_by_user
+from messaging.worker import group_by_user, hand_over, hand_over_forever
 
 
 @dataclass
@@ -23,3 +25,65 @@ def test_group_by_user_keeps_arrival_order_within_each_user():
 def test_user_of_subject_inverts_subject_for():
     for user in ("a", "g82p0dd24smsmtk", "user_with_underscore-1"):
         assert user_of_subject(subject_for(user)) == user
+
+
+class FakeMsg:
+    """A JetStream message as the worker sees it: subject, data, ack/nak, metadata."""
+
+    def __init__(self, user: str, data: bytes, delivered: int = 1, fail_acks: bool = False):
+        self.subject, self.data = subject_for(user), data
+        self.metadata = type("Metadata", (), {"num_delivered": delivered})()
+        self.fail_acks = fail_acks
+        self.acked = self.naked = False
+
+    async def ack(self):
+        if self.fail_acks:
+            raise ConnectionError("NATS connection closed")
+        self.acked = True
+
+    async def nak(self, delay=None):
+        if self.fail_acks:
+            raise ConnectionError("NATS connection closed")
+        self.naked = True
+
+
+class FakeLayer:
+    def __init__(self, fail: bool = False):
+        self.fail, self.sent = fail, []
+
+    async def group_send_many(self, sends):
+        if self.fail:
+            raise ConnectionError("Redis down")
+        self.sent.extend(sends)
+
+
+async def test_hand_over_sends_one_message_per_user_then_acks_everything():
+    msgs = [FakeMsg("a", b"1"), FakeMsg("b", b"2"), FakeMsg("a", b"3")]
+    layer = FakeLayer()
+    await hand_over(layer, msgs)
+    assert layer.sent == [
+        ("user.a", {"type": "relay.events", "data": [b"1", b"3"]}),
+        ("user.b", {"type": "relay.events", "data": [b"2"]}),
+    ]
+    assert all(m.acked and not m.naked for m in msgs)
+
+
+async def test_hand_over_naks_the_batch_when_the_layer_fails():
+    msgs = [FakeMsg("a", b"1"), FakeMsg("b", b"2")]
+    await hand_over(FakeLayer(fail=True), msgs)
+    assert all(m.naked and not m.acked for m in msgs)
+
+
+async def test_the_worker_goes_on_after_a_batch_whose_acks_failed():
+    """A batch that cannot be acked (NATS gone) is left to JetStream's redelivery; the
+    next batch is still handed over."""
+    layer, queue = FakeLayer(), asyncio.Queue()
+    queue.put_nowait(FakeMsg("a", b"lost-ack", fail_acks=True))
+    worker = asyncio.create_task(hand_over_forever(layer, queue))
+    await asyncio.wait_for(queue.join(), 5)
+    later = FakeMsg("b", b"next")
+    queue.put_nowait(later)
+    await asyncio.wait_for(queue.join(), 5)
+    assert later.acked and ("user.b", {"type": "relay.events", "data": [b"next"]}) in layer.sent
+    assert not worker.done()
+    worker.cancel()
