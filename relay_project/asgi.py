@@ -1,5 +1,5 @@
 """ASGI entry point: HTTP through Django, `/ws/` through Channels with Origin checks and
-PocketBase authentication (served by daphne: `daphne relay_project.asgi:application`)."""
+PocketBase authentication (served by daphne through `python -m relay_project.serve`)."""
 import os
 
 from django.core.asgi import get_asgi_application
