@@ -29,6 +29,7 @@ def _names(parser, values, known: list[str], what: str) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """`python -m bench run|profile ...` (see the module docstring); returns the exit code."""
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="cmd", required=True)

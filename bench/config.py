@@ -12,9 +12,9 @@ SCENARIOS = ["fanout", "rooms", "latency", "replay", "idle"]
 MESSAGE_CHARS = 100
 
 # The scenarios at the sizes of the benchmark's definition (``--full-size``). On a 2-core
-# machine the relay needs far longer than 15 minutes for three rounds of these (it
-# delivers a few hundred to a thousand messages per second), so the default run uses
-# DEFAULT below: the same shapes (subscribers, channels, rates), fewer messages.
+# machine three rounds of these for four systems take about 25 minutes (every system but
+# raw NATS drains a backlog for tens of seconds in `latency`; docs/performance.md), so
+# the default run uses DEFAULT below: the same shapes, fewer messages, a lower rate.
 FULL_SIZE = {
     # 1 channel, 100 subscribers, 1 publisher, 1,000 messages offered as fast as accepted.
     "fanout": {"subscribers": 100, "messages": 1000, "deadline_s": 240.0},

@@ -6,11 +6,23 @@ measured phase it prints ``PHASE <name>`` on stdout and waits for an ``OK`` line
 stdin, so the orchestrator can take CPU and memory snapshots of the servers at exactly
 those moments. The result (JSON) goes to the job's ``out`` path.
 
-Every system is driven through the same adapter interface: open a connection for a
-user (subscribed to a channel or not), publish M messages on a connection (pipelined,
-a window of outstanding publishes, or paced at a rate), and record each delivery with
-its receive time (``time.time_ns()``, taken before any parsing). Message texts carry
-``<publisher>:<seq>:<send time ns>:`` so deliveries are matched after the run.
+Every system is driven through the same adapter interface (ADAPTERS): open a connection
+for a user (subscribed to a channel or not), publish M messages on a connection
+(pipelined, a window of outstanding publishes, or paced at a rate), and record each
+delivery with its receive time (``time.time_ns()``, taken before any parsing). Message
+texts carry ``<publisher>:<seq>:<send time ns>:`` so deliveries are matched after the run.
+
+An adapter is built from (client config, common knobs) and has:
+- ``open_subscriber(idx, channel) -> Conn``: user ``idx``'s connection, subscribed;
+- ``open_publisher(channel) -> Conn``: the publisher's connection;
+- ``publish(conn, pub, channel, n, window, rate, chars)``: send ``n`` messages of
+  ``chars`` characters, at most ``window`` unanswered, or paced at ``rate`` per second
+  (``schedule``), recording sends and acceptances on the Publisher ``pub``;
+- ``extract(raw) -> (text, ts or None)``: the message text (and the relay's ts, in ns)
+  of a recorded delivery;
+- ``close()``: release what the adapter holds (HTTP sessions);
+- ``ordered_publish``: whether one connection's publishes are one ordered stream.
+A Conn records ``deliveries`` ([(receive ns, raw)]) until it is closed.
 """
 from __future__ import annotations
 
@@ -44,10 +56,12 @@ async def phase(name: str) -> None:
 
 
 def make_text(pub: int, seq: int, send_ns: int, chars: int) -> str:
+    """`<pub>:<seq>:<send ns>:` padded with dots to `chars` characters."""
     return f"{pub}:{seq}:{send_ns}:".ljust(chars, ".")
 
 
 def parse_text(text: str) -> tuple[int, int, int]:
+    """(publisher id, seq, send time in Unix ns) of a make_text text; ValueError if not one."""
     pub, seq, send_ns, _ = text.split(":", 3)
     return int(pub), int(seq), int(send_ns)
 
@@ -64,9 +78,25 @@ async def bounded(coros, limit: int) -> list:
 
 
 async def sleep_until_ns(t_ns: int) -> None:
+    """Sleep until the wall clock reads `t_ns` (Unix ns); return at once if it has."""
     delay = (t_ns - time.time_ns()) / 1e9
     if delay > 0:
         await asyncio.sleep(delay)
+
+
+async def schedule(n: int, rate: float | None):
+    """Yield `(seq, scheduled_ns)` for seq 0..n-1. With `rate` (messages per second) each
+    seq comes at its scheduled time, open loop (scheduled_ns = that Unix ns time, which
+    the message carries, so a publisher that falls behind shows as latency); without,
+    at once, with scheduled_ns None (the caller stamps the send time itself)."""
+    t0 = time.time_ns()
+    for seq in range(n):
+        if not rate:
+            yield seq, None
+            continue
+        scheduled = t0 + int(seq * 1e9 / rate)
+        await sleep_until_ns(scheduled)
+        yield seq, scheduled
 
 
 class Publisher:
@@ -158,6 +188,10 @@ class Conn:
 
 # -- relay --------------------------------------------------------------------------------
 class RelayConn(Conn):
+    """A relay WebSocket: `message` frames are deliveries; replies carrying an integer
+    `ref` (a publish's seq: ack or error) go to the publisher, string refs to the
+    request() waiting for them."""
+
     def __init__(self, ws) -> None:
         super().__init__()
         self.ws = ws
@@ -258,15 +292,11 @@ class RelayAdapter:
     async def publish(self, conn: RelayConn, pub: Publisher, channel: str, n: int, window: int,
                       rate: float | None, chars: int) -> None:
         conn.publisher, conn.window = pub, asyncio.Semaphore(window)
-        t0 = time.time_ns()
-        for seq in range(n):
-            if rate:
-                intended = t0 + int(seq * 1e9 / rate)
-                await sleep_until_ns(intended)
+        async for seq, scheduled in schedule(n, rate):
             await conn.window.acquire()
             if conn.closed:
                 return pub.fail_rest(seq, n, "connection closed")
-            send_ns = intended if rate else time.time_ns()
+            send_ns = scheduled or time.time_ns()
             pub.sent(seq, send_ns)
             try:
                 await conn.ws.send(orjson.dumps({"type": "publish", "channel": channel,
@@ -285,22 +315,31 @@ class RelayAdapter:
 
 
 # -- the Channels tutorial -----------------------------------------------------------------
-class WsConn(Conn):
-    """A plain WebSocket whose every frame is a delivery (the tutorial chat)."""
+class StreamConn(Conn):
+    """A connection whose incoming items (WebSocket frames, SSE lines) a reader task
+    records as deliveries, those that `is_delivery(item)` accepts, until the stream ends."""
 
-    def __init__(self, ws) -> None:
+    def __init__(self, items, is_delivery=lambda item: True) -> None:
         super().__init__()
-        self.ws = ws
-        self.task = asyncio.create_task(self._reader())
+        self.task = asyncio.create_task(self._reader(items, is_delivery))
 
-    async def _reader(self) -> None:
+    async def _reader(self, items, is_delivery) -> None:
         try:
-            async for raw in self.ws:
-                self.deliveries.append((time.time_ns(), raw))
-        except ConnectionClosed:
+            async for item in items:
+                if is_delivery(item):
+                    self.deliveries.append((time.time_ns(), item))
+        except Exception:  # noqa: BLE001 - connection closed or broken
             pass
         finally:
             self.closed = True
+
+
+class WsConn(StreamConn):
+    """A plain WebSocket whose every frame is a delivery (the tutorial chat)."""
+
+    def __init__(self, ws) -> None:
+        self.ws = ws
+        super().__init__(ws)
 
     async def close(self) -> None:
         await self.ws.close()
@@ -332,12 +371,8 @@ class TutorialAdapter:
 
     async def publish(self, conn: WsConn, pub: Publisher, channel: str, n: int, window: int,
                       rate: float | None, chars: int) -> None:
-        t0 = time.time_ns()
-        for seq in range(n):
-            if rate:
-                intended = t0 + int(seq * 1e9 / rate)
-                await sleep_until_ns(intended)
-            send_ns = intended if rate else time.time_ns()
+        async for seq, scheduled in schedule(n, rate):
+            send_ns = scheduled or time.time_ns()
             pub.sent(seq, send_ns)
             try:
                 await conn.ws.send(json.dumps({"message": make_text(pub.pid, seq, send_ns, chars)}))
@@ -355,21 +390,12 @@ class TutorialAdapter:
 
 
 # -- PocketBase realtime ---------------------------------------------------------------------
-class SseConn(Conn):
-    def __init__(self, resp) -> None:
-        super().__init__()
-        self.resp = resp
-        self.task = asyncio.create_task(self._reader())
+class SseConn(StreamConn):
+    """A PocketBase realtime (SSE) response whose `data:` lines are deliveries."""
 
-    async def _reader(self) -> None:
-        try:
-            async for line in self.resp.content:
-                if line.startswith(b"data:"):
-                    self.deliveries.append((time.time_ns(), line))
-        except Exception:  # noqa: BLE001 - connection closed
-            pass
-        finally:
-            self.closed = True
+    def __init__(self, resp) -> None:
+        self.resp = resp
+        super().__init__(resp.content, lambda line: line.startswith(b"data:"))
 
     async def close(self) -> None:
         self.task.cancel()
@@ -428,13 +454,9 @@ class PocketBaseAdapter:
     async def publish(self, conn: Conn, pub: Publisher, channel: str, n: int, window: int,
                       rate: float | None, chars: int) -> None:
         sem = asyncio.Semaphore(window)
-        t0 = time.time_ns()
-        for seq in range(n):
-            if rate:
-                intended = t0 + int(seq * 1e9 / rate)
-                await sleep_until_ns(intended)
+        async for seq, scheduled in schedule(n, rate):
             await sem.acquire()
-            send_ns = intended if rate else time.time_ns()
+            send_ns = scheduled or time.time_ns()
             pub.sent(seq, send_ns)
             task = asyncio.create_task(self._create(pub, seq, channel, make_text(pub.pid, seq, send_ns, chars), sem))
             self._tasks.add(task)
@@ -452,6 +474,8 @@ class PocketBaseAdapter:
 
 # -- NATS core --------------------------------------------------------------------------------
 class NatsConn(Conn):
+    """A nats-py connection whose subscription's messages are deliveries."""
+
     def __init__(self, nc) -> None:
         super().__init__()
         self.nc = nc
@@ -493,12 +517,8 @@ class NatsAdapter:
     async def publish(self, conn: NatsConn, pub: Publisher, channel: str, n: int, window: int,
                       rate: float | None, chars: int) -> None:
         subject = f"bench.{channel}"
-        t0 = time.time_ns()
-        for seq in range(n):
-            if rate:
-                intended = t0 + int(seq * 1e9 / rate)
-                await sleep_until_ns(intended)
-            send_ns = intended if rate else time.time_ns()
+        async for seq, scheduled in schedule(n, rate):
+            send_ns = scheduled or time.time_ns()
             pub.sent(seq, send_ns)
             try:
                 await conn.nc.publish(subject, make_text(pub.pid, seq, send_ns, chars).encode())
@@ -522,6 +542,8 @@ ADAPTERS = {"relay": RelayAdapter, "channels_tutorial": TutorialAdapter,
 
 # -- analysis ---------------------------------------------------------------------------------
 def percentile(sorted_values: list, q: float):
+    """The `q`-th percentile (0-100) of ascending values: the one at index
+    round(q/100 * (len-1)); None when empty."""
     if not sorted_values:
         return None
     k = min(len(sorted_values) - 1, max(0, int(round(q / 100 * (len(sorted_values) - 1)))))
@@ -651,6 +673,7 @@ async def wait_deliveries(conns: list[Conn], expected: int, quiet_s: float, dead
 
 # -- scenarios --------------------------------------------------------------------------------
 async def close_all(conns, limit: int = 200) -> None:
+    """Close every connection, `limit` at a time, each within 10 s, ignoring errors."""
     async def close(c):
         try:
             await asyncio.wait_for(c.close(), 10)
@@ -710,25 +733,30 @@ async def broadcast(ad, groups: list[dict], n: int, rate: float | None, common: 
 
 
 def channel_name(job: dict, suffix: str = "") -> str:
+    """The job's channel (or room) name, plus `suffix`."""
     return f"{job['channel']}{suffix}"
 
 
+def one_channel(job: dict, subscribers: int) -> list[dict]:
+    """The group list of a one-channel scenario: `subscribers` subscribers, a separate publisher."""
+    return [{"channel": channel_name(job), "subscribers": list(range(subscribers)), "publishers": "separate"}]
+
+
 async def scenario_fanout(ad, job, sizes, common):
-    groups = [{"channel": channel_name(job), "subscribers": list(range(sizes["subscribers"])),
-               "publishers": "separate"}]
-    return await broadcast(ad, groups, sizes["messages"], None, common)
+    """1 channel, N subscribers, 1 publisher, M messages as fast as accepted."""
+    return await broadcast(ad, one_channel(job, sizes["subscribers"]), sizes["messages"], None, common)
 
 
 async def scenario_latency(ad, job, sizes, common):
-    groups = [{"channel": channel_name(job), "subscribers": list(range(sizes["subscribers"])),
-               "publishers": "separate"}]
+    """1 channel, N subscribers, a publisher paced at `rate` messages/s for `duration_s`."""
     n = int(sizes["rate"] * sizes["duration_s"])
-    result = await broadcast(ad, groups, n, float(sizes["rate"]), common)
+    result = await broadcast(ad, one_channel(job, sizes["subscribers"]), n, float(sizes["rate"]), common)
     result["offered_rate"] = sizes["rate"]
     return result
 
 
 async def scenario_rooms(ad, job, sizes, common):
+    """Rooms of 2 users; each user publishes M and receives the room's 2M."""
     groups = [{"channel": channel_name(job, f"_{r}"), "subscribers": [2 * r, 2 * r + 1], "publishers": "members"}
               for r in range(sizes["rooms"])]
     return await broadcast(ad, groups, sizes["messages_per_user"], None, common)
@@ -850,6 +878,7 @@ SCENARIO_FUNCS = {"fanout": scenario_fanout, "rooms": scenario_rooms, "latency":
 
 
 async def run_job(job: dict) -> dict:
+    """Run the job's scenario against its system; returns the result record (JSON-able)."""
     adapter = ADAPTERS[job["system"]](job["config"], job["common"])
     try:
         return await SCENARIO_FUNCS[job["scenario"]](adapter, job, job["sizes"], job["common"])
@@ -858,6 +887,7 @@ async def run_job(job: dict) -> dict:
 
 
 def main() -> int:
+    """Read the job from stdin, run it, write the result to the job's `out` path; exit code."""
     job = json.loads(sys.stdin.readline())
     started = time.time()
     try:

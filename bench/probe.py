@@ -64,6 +64,7 @@ class Probe:
         return {"t": time.monotonic(), "cpu": cpu, "sched": sched, "rss": rss, "gone": gone}
 
     def rss_total(self) -> int:
+        """Sum of the resident set sizes (bytes) of the probed processes still alive."""
         total = 0
         for proc in self.procs.values():
             for p in self._tree(proc):
@@ -85,6 +86,7 @@ class PeakSampler:
         self._thread: threading.Thread | None = None
 
     def start(self) -> "PeakSampler":
+        """Take a first sample and start sampling the RSS sum in a thread (every interval)."""
         self.peak = max(self.peak, self.probe.rss_total())
         self._thread = threading.Thread(target=self._run, daemon=True)
         self._thread.start()
@@ -95,6 +97,7 @@ class PeakSampler:
             self.peak = max(self.peak, self.probe.rss_total())
 
     def stop(self) -> int:
+        """Stop sampling; returns the highest RSS sum seen (bytes)."""
         self._stop.set()
         if self._thread:
             self._thread.join()

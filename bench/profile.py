@@ -28,6 +28,7 @@ FRAME = re.compile(r"^(?P<func>.*) \((?P<file>[^()]*?)(?::(?P<line>\d+))?\)$")
 
 
 def py_spy() -> str:
+    """Path of the py-spy executable (the venv's, else on PATH); SystemExit when missing."""
     candidate = Path(sys.executable).parent / "py-spy"
     found = str(candidate) if candidate.exists() else shutil.which("py-spy")
     if not found:
@@ -36,6 +37,7 @@ def py_spy() -> str:
 
 
 def read_stacks(path: Path) -> list[tuple[list[str], int]]:
+    """py-spy's collapsed stacks: [(frames outermost first, sample count)]."""
     stacks = []
     for line in path.read_text(errors="replace").splitlines():
         stack, _, count = line.rpartition(" ")
@@ -107,6 +109,9 @@ def activities(stacks: list[tuple[list[str], int]]) -> list[tuple[str, float]]:
 
 
 def summarise(stacks: list[tuple[list[str], int]], top: int = 20) -> dict:
+    """Shares (% of samples) by activity, by package (self), and the `top` functions by
+    self and inclusive time.
+    """
     total = sum(c for _, c in stacks)
     self_t: collections.Counter = collections.Counter()
     incl_t: collections.Counter = collections.Counter()
@@ -136,6 +141,7 @@ def summarise(stacks: list[tuple[list[str], int]], top: int = 20) -> dict:
 
 
 def markdown(run_id: str, system: str, scenario: str, record: dict, summaries: dict[str, dict], rate: int) -> str:
+    """The profile report (Markdown): the run's figures, then each process's summaries."""
     srv = record.get("server") or {}
     lines = [f"# Profile {run_id}: {system} under `{scenario}`", "",
              f"py-spy record --rate {rate} --nonblocking on each process during the measured phase "
@@ -171,6 +177,9 @@ def markdown(run_id: str, system: str, scenario: str, record: dict, summaries: d
 
 
 def profile(args) -> int:
+    """`python -m bench profile`: one run with py-spy attached to the Python servers during
+    the measured phase; writes the report and the raw stacks; returns the exit code.
+    """
     _sigterm_to_exit()
     spy = py_spy()
     table = config.sizes(args.preset)

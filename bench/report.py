@@ -27,38 +27,37 @@ def _latency(key: str):
 
 
 def _counter(name: str):
+    """A relay counter read from the servers after the run (relay runs only)."""
     return lambda r: (r.get("system_counters") or {}).get(name)
 
 
+def _field(name: str):
+    """A figure the load generator wrote into the run record."""
+    return lambda r: r.get(name)
+
+
+def _server(name: str):
+    """A figure the orchestrator measured on the server processes."""
+    return lambda r: (r.get("server") or {}).get(name)
+
+
 FIGURES = {
-    "deliveries_per_s": lambda r: r.get("deliveries_per_s"),
+    "deliveries_per_s": _field("deliveries_per_s"),
     "latency_p50_ms": _latency("p50"),
     "latency_p90_ms": _latency("p90"),
     "latency_p99_ms": _latency("p99"),
     "latency_max_ms": _latency("max"),
     "latency_censored_above_ms": lambda r: (r.get("latency_ms") or {}).get("censored_above"),
-    "lost": lambda r: r.get("lost"),
-    "pending": lambda r: r.get("pending"),
-    "server_closed": lambda r: r.get("server_closed"),
-    "duplicated": lambda r: r.get("duplicated"),
-    "reordered": lambda r: r.get("reordered"),
-    "cpu_us_per_delivery": lambda r: (r.get("server") or {}).get("cpu_us_per_delivery"),
-    "rss_peak_mib": lambda r: (r.get("server") or {}).get("rss_peak_mib"),
-    "duration_s": lambda r: r.get("duration_s"),
-    "accepted_per_s": lambda r: r.get("accepted_per_s"),
-    "expected_deliveries": lambda r: r.get("expected_deliveries"),
-    "deliveries": lambda r: r.get("deliveries"),
-    "publish_errors": lambda r: r.get("publish_errors"),
-    "foreign": lambda r: r.get("foreign"),
-    "ts_order_violations": lambda r: r.get("ts_order_violations"),
-    "resume_s": lambda r: r.get("resume_s"),
-    "client_cpu_s": lambda r: r.get("client_cpu_s"),
-    "server_cpu_s": lambda r: (r.get("server") or {}).get("cpu_s"),
-    "rss_growth_per_conn_kib": lambda r: (r.get("server") or {}).get("rss_growth_per_conn_kib"),
-    "idle_cpu_ms_per_s": lambda r: (r.get("server") or {}).get("idle_cpu_ms_per_s"),
-    "connect_cpu_us_per_conn": lambda r: (r.get("server") or {}).get("connect_cpu_us_per_conn"),
-    "connects_per_s": lambda r: r.get("connects_per_s"),
-    "alive": lambda r: r.get("alive"),
+    **{name: _field(name) for name in ("lost", "pending", "server_closed", "duplicated", "reordered")},
+    "cpu_us_per_delivery": _server("cpu_us_per_delivery"),
+    "rss_peak_mib": _server("rss_peak_mib"),
+    **{name: _field(name) for name in (
+        "duration_s", "accepted_per_s", "expected_deliveries", "deliveries", "publish_errors", "foreign",
+        "ts_order_violations", "resume_s", "client_cpu_s")},
+    "server_cpu_s": _server("cpu_s"),
+    **{name: _server(name) for name in ("rss_growth_per_conn_kib", "idle_cpu_ms_per_s", "connect_cpu_us_per_conn")},
+    "connects_per_s": _field("connects_per_s"),
+    "alive": _field("alive"),
     "worker_events": _counter("relay_worker_events_total"),
     "worker_redeliveries": _counter("relay_worker_redeliveries_total"),
     "gap_fills": _counter("relay_gap_fills_total"),
@@ -229,6 +228,9 @@ def build(meta: dict, records: list[dict]) -> dict:
 
 
 def markdown(result: dict) -> str:
+    """The Markdown tables of a run (`result` as aggregate() returns it): one table per
+    scenario, medians with ratios to channels_tutorial, then the notes.
+    """
     meta = result["meta"]
     sizes = meta["sizes"]
     lines = [
@@ -326,6 +328,9 @@ def scenario_notes(order: list[str], systems: dict) -> list[str]:
 
 
 def write(result: dict, out_dir: Path, run_id: str) -> dict[str, Path]:
+    """Write `<run_id>.json` and `.md` (and `latest.*` copies) into `out_dir`; returns
+    {"json": path, "md": path}.
+    """
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = {"json": out_dir / f"{run_id}.json", "md": out_dir / f"{run_id}.md"}
     paths["json"].write_text(json.dumps(result, indent=1, default=str))

@@ -26,6 +26,7 @@ MIB = 2 ** 20
 
 
 def say(text: str) -> None:
+    """A progress line on stderr (stdout stays for the final table)."""
     print(text, file=sys.stderr, flush=True)
 
 
@@ -62,6 +63,7 @@ def start_systems(names: list[str], base: Path, table: dict, errors: dict | None
 
 
 def stop_systems(systems: dict[str, System]) -> None:
+    """Stop every started system, the last started first."""
     for system in reversed(list(systems.values())):
         system.stop()
 
@@ -256,6 +258,7 @@ def refresh(system: System) -> float | None:
 
 
 def rotate(items: list, k: int) -> list:
+    """`items` rotated left by `k` (the system order of the k-th scenario run)."""
     k %= max(1, len(items))
     return items[k:] + items[:k]
 

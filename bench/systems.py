@@ -44,9 +44,13 @@ class Process:
 
     @property
     def pid(self) -> int | None:
+        """The child's PID, None before start()."""
         return self.proc.pid if self.proc else None
 
     def start(self, timeout: float = 90.0) -> "Process":
+        """Start the command (output to log_path) and wait until its port accepts; raises
+        StartError when it exits or is not listening within `timeout` seconds.
+        """
         log = open(self.log_path, "ab")
         try:
             self.proc = subprocess.Popen(self.cmd, cwd=self.cwd, env=self.env, stdin=subprocess.DEVNULL,
@@ -66,6 +70,7 @@ class Process:
         raise StartError(f"{self.name} not listening on {self.port} after {timeout:.0f}s:\n{tail(self.log_path)}")
 
     def stop(self, timeout: float = 15.0) -> None:
+        """SIGTERM, then SIGKILL after `timeout` seconds; no-op when not running."""
         if self.proc is None or self.proc.poll() is not None:
             return
         self.proc.send_signal(signal.SIGTERM)
@@ -110,12 +115,17 @@ class System:
         self._stoppers: list = []
 
     def start(self, base: Path, users: int) -> "System":
+        """Start the system's servers under `base` (data dirs, logs) with `users` PocketBase
+        users where the system needs them; returns self; raises StartError.
+        """
         raise NotImplementedError
 
     def processes(self) -> dict[str, int]:
+        """{name: PID} of every server process whose CPU and memory are measured."""
         raise NotImplementedError
 
     def client_config(self) -> dict:
+        """What the load generator needs to reach the system (URLs, tokens), JSON-able."""
         raise NotImplementedError
 
     def stop(self) -> None:
@@ -132,6 +142,7 @@ class System:
         return server
 
     def logs(self) -> str:
+        """The tail of the servers' logs, for a failed run's report."""
         return ""
 
     def counters(self) -> dict:

@@ -56,6 +56,9 @@ class NatsClusterNode(NatsServer):
         return f"nats://{self.host}:{self.cluster_port}"
 
     def command(self) -> list[str]:
+        """nats-server's argument list for this node: JetStream, its store, client and
+        cluster ports, and routes to the other nodes.
+        """
         cluster = ["-n", self.server_name, "--cluster_name", self.cluster_name,
                    "--cluster", self.cluster_url, "--routes", ",".join(self.routes)]
         # NatsServer.command() appends self.args last: keep any caller's extras there.

@@ -32,10 +32,14 @@ log = logging.getLogger(__name__)
 
 
 def json_response(body: dict, status: int = 200, headers: dict | None = None) -> HttpResponse:
+    """An HttpResponse of `body` encoded with orjson (application/json)."""
     return HttpResponse(orjson.dumps(body), status=status, content_type="application/json", headers=headers)
 
 
 def error_response(error: RelayError) -> HttpResponse:
+    """PROTOCOL.md's HTTP error body `{"error": {"code", "message"}}` with the error's
+    status, plus `Retry-After` (whole seconds, rounded up, at least 1) for rate limits.
+    """
     headers = None
     if error.retry_after is not None:
         headers = {"Retry-After": str(max(1, int(-(-error.retry_after // 1))))}

@@ -59,6 +59,7 @@ class WriteBehind:
             raise
 
     async def flush_soon(self) -> None:
+        """Flush every `interval_s` while anything is pending, then end (note() restarts it)."""
         while self.pending:
             await asyncio.sleep(self.interval_s)
             try:

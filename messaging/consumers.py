@@ -124,6 +124,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
                 return {"type": "relay.catch_up"}
 
     async def connect(self):
+        """websocket.connect: accept, then authenticate and start the session (start_session)."""
         await self.accept()
         await self.start_session()
 
@@ -163,9 +164,11 @@ class ChatConsumer(AsyncWebsocketConsumer):
         await self.close(close_code)
 
     async def disconnect(self, code):
+        """websocket.disconnect (`code`: the WebSocket close code): give back what the connection held."""
         await self.release()
 
     def stop_tasks(self):
+        """Cancel the connection's background tasks (keep-alive)."""
         for task in self.tasks:
             task.cancel()
 
@@ -198,6 +201,9 @@ class ChatConsumer(AsyncWebsocketConsumer):
         return fields
 
     async def send_frame(self, frame: dict):
+        """Send `frame` (a dict) as one JSON text frame; an unencodable frame becomes a
+        `bad_frame` error frame instead (never daphne's 1011).
+        """
         try:
             text = orjson.dumps(frame).decode()
         except TypeError:  # validation keeps client strings encodable; never 1011 if not
@@ -208,6 +214,9 @@ class ChatConsumer(AsyncWebsocketConsumer):
     # Client frames --------------------------------------------------------------
 
     async def receive(self, text_data=None, bytes_data=None):
+        """A client frame: size limit (too_large, 4413), JSON decoding, then on_<type>; every
+        failure is answered with an error frame echoing `ref`, and the connection stays open.
+        """
         if self.user is None or self.closed:
             return
         if frames.frame_too_large(text_data if text_data is not None else bytes_data):
@@ -228,9 +237,13 @@ class ChatConsumer(AsyncWebsocketConsumer):
             await self.send_frame(frames.error_frame(Unavailable("The relay"), frames.safe_ref(obj)))
 
     async def on_ping(self, command):
+        """`ping` -> `pong`."""
         await self.send_frame(frames.with_ref({"type": "pong"}, command.ref))
 
     async def on_publish(self, command):
+        """`publish` -> store, fan out, then `ack` with the message (ts in Unix ns). Raises
+        RelayError (forbidden, rate_limited, unavailable), answered by receive().
+        """
         message, _ = await publishing.publish(self.user, command.channel, command.text, command.client_id)
         log.debug("published", extra=self.log_fields(command.channel, message["id"]))
         frame = {"type": "ack", "message": message}
@@ -239,6 +252,9 @@ class ChatConsumer(AsyncWebsocketConsumer):
         await self.send_frame(frames.with_ref(frame, command.ref))
 
     async def on_history(self, command):
+        """`history` -> one page of stored messages, oldest first, with `more`. Raises
+        RelayError (forbidden) when the user may not read the channel.
+        """
         await access.check_read(command.channel, self.user.id)
         page = await self.history.page(command.channel, since=command.since, before=command.before, limit=command.limit)
         await self.send_frame(frames.with_ref(
@@ -246,6 +262,10 @@ class ChatConsumer(AsyncWebsocketConsumer):
         ))
 
     async def on_subscribe(self, command):
+        """`subscribe` -> record the subscription, send `subscribed` with the history after
+        `since` (or the cursor), then live messages (delivery.plan keeps it gapless).
+        Raises RelayError (forbidden, rate_limited).
+        """
         channel = command.channel
         await access.check_read(channel, self.user.id, create=True)
         try:
@@ -273,6 +293,9 @@ class ChatConsumer(AsyncWebsocketConsumer):
         log.info("subscribed", extra=self.log_fields(channel))
 
     async def on_unsubscribe(self, command):
+        """`unsubscribe` -> end the user's subscription, answer `unsubscribed`, and tell the
+        user's other connections (relay.unsubscribed).
+        """
         generation = await self.registry.unsubscribe(self.user.id, command.channel)
         records.mirror().note((command.channel, self.user.id), False)
         self.drop_channel(command.channel)
@@ -361,6 +384,9 @@ class ChatConsumer(AsyncWebsocketConsumer):
         await self.end_subscription(event["channel"], event["generation"], None)
 
     async def end_subscription(self, channel: str, generation: int, reason: str | None):
+        """Stop delivering `channel` and send `unsubscribed` (with `reason`, e.g. forbidden),
+        unless the connection subscribed again after `generation`.
+        """
         state = self.subscribed.get(channel)
         if state is None or state.generation > generation:
             return  # not subscribed here, or subscribed again after the notice was sent

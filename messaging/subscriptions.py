@@ -17,6 +17,7 @@ CONNECTION_TTL_MS = 60_000  # a crashed instance's connections stop counting aft
 
 
 def subscriptions_key(userid: str) -> str:
+    """Redis key of a user's subscriptions: hash channel -> cursor (decimal ns, '' = null)."""
     return f"relay:subscriptions:{userid}"
 
 

@@ -29,6 +29,7 @@ class Command(BaseCommand):
         uvloop.run(self.main())  # asyncio.run on uvloop's faster event loop
 
     async def main(self):
+        """Run the worker until SIGTERM or SIGINT, then drain (worker.run)."""
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
