@@ -17,7 +17,6 @@ from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
 from channels.layers import get_channel_layer
 from channels.consumer import get_handler_name
-from channels.utils import await_many_dispatch
 from tenacity import AsyncRetrying, retry_if_exception_type, wait_exponential
 from django.conf import settings
 
@@ -25,6 +24,7 @@ from auth_pocketbase.client import PocketBaseUnavailable
 from auth_pocketbase.verification import Unauthorized, get_verifier
 
 from . import access, backends, frames, metrics, publishing, records, writers
+from .inbox import dispatch_in_arrival_order
 from .backends import REDIS_ERRORS
 from .delivery import Plan, plan
 from .errors import RelayError, Unavailable
@@ -65,7 +65,8 @@ class ChatConsumer(AsyncWebsocketConsumer):
         """channels' AsyncConsumer.__call__, with the channel-layer receive made to
         survive a Redis outage: the connection stays open (publish answers
         `unavailable` meanwhile), the receive is retried with backoff, and the
-        connection rejoins its group when Redis is back (never daphne's 1011)."""
+        connection rejoins its group when Redis is back (never daphne's 1011), and its
+        messages dispatched through inbox.py instead of channels' await_many_dispatch."""
         self.scope = scope
         self.subscribed: dict[str, Subscribed] = {}
         self.tasks: list[asyncio.Task] = []
@@ -81,7 +82,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
             await self.accept()
             return await self.refuse(Unavailable("Redis"), CLOSE_UNAVAILABLE)
         try:
-            await await_many_dispatch([receive, self.layer_receive], self.dispatch)
+            await dispatch_in_arrival_order([receive, self.layer_receive], self.dispatch)
         except StopConsumer:
             pass
         finally:
