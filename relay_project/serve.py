@@ -12,7 +12,8 @@ would feel each time the collector's oldest generation ran while serving.
 
 daphne's Twisted reactor runs on uvloop's event loop instead of asyncio's default one
 (installed before daphne creates its loop on import): fanout CPU per delivery in daphne
-fell from 306 to 192 µs in the benchmark (docs/performance.md).
+fell from 306 to 192 µs in the benchmark (docs/performance.md). Its TCP connections send
+a frame at once instead of on the next loop iteration (transport.py).
 """
 import gc
 import sys
@@ -24,6 +25,8 @@ uvloop.install()  # before daphne creates its event loop (daphne.server, on impo
 
 from daphne.cli import CommandLineInterface  # noqa: E402
 
+from relay_project import transport  # noqa: E402
+
 MAX_MESSAGE_BYTES = 16 * 1024 * 1024
 APPLICATION = "relay_project.asgi:application"
 
@@ -33,6 +36,7 @@ def main(argv: list[str] | None = None) -> None:
     args = list(sys.argv[1:] if argv is None else argv)
     limits = ["--websocket-max-message-size", str(MAX_MESSAGE_BYTES), "--websocket-max-frame-size", str(MAX_MESSAGE_BYTES)]
     import_module(APPLICATION.split(":")[0])  # Django, the apps and what they import, once
+    transport.install()
     gc.freeze()
     CommandLineInterface().run([*limits, *args, APPLICATION])
 

@@ -1,0 +1,77 @@
+"""relay_project.transport: Twisted TCP writes go out at once when nothing is buffered,
+and bytes never overtake each other (real sockets; a recording stand-in for the
+reactor, which only learns when Twisted wants to be told the socket is writable)."""
+import socket
+
+import pytest
+from twisted.internet import tcp
+from twisted.internet.protocol import Protocol
+
+from relay_project import transport
+
+
+class Reactor:
+    """Records add/removeWriter: the buffered path asks for a writable callback."""
+
+    def __init__(self):
+        self.writers = set()
+
+    def addWriter(self, writer):
+        self.writers.add(writer)
+
+    def removeWriter(self, writer):
+        self.writers.discard(writer)
+
+    def callLater(self, *args, **kwargs):
+        raise AssertionError("not expected")
+
+
+@pytest.fixture
+def connection():
+    ours, peer = socket.socketpair()
+    ours.setblocking(False)
+    peer.setblocking(False)
+    ours.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
+    reactor = Reactor()
+    conn = tcp.Connection(ours, Protocol(), reactor=reactor)
+    conn.connected = True
+    yield conn, peer, reactor
+    ours.close()
+    peer.close()
+
+
+def read_all(peer) -> bytes:
+    chunks = []
+    while True:
+        try:
+            chunk = peer.recv(1 << 20)
+        except BlockingIOError:
+            return b"".join(chunks)
+        chunks.append(chunk)
+
+
+def test_a_write_with_nothing_buffered_is_on_the_socket_at_once(connection):
+    conn, peer, reactor = connection
+    transport.write(conn, b"frame-1")
+    assert read_all(peer) == b"frame-1"
+    assert not reactor.writers  # no writable callback, no extra loop iteration
+
+
+def test_what_the_socket_does_not_take_is_buffered_and_later_writes_queue_behind_it(connection):
+    conn, peer, reactor = connection
+    big = bytes(range(256)) * 4096  # 1 MiB: more than the socket takes at once
+    transport.write(conn, big)
+    assert reactor.writers == {conn}  # the rest waits for the socket to be writable
+    received = read_all(peer)  # the socket has room again, the rest is still buffered
+    transport.write(conn, b"next")  # must not jump ahead of the buffered rest
+    while conn in reactor.writers:
+        conn.doWrite()
+        received += read_all(peer)
+    assert received == big + b"next"
+
+
+def test_a_lost_connection_falls_back_to_twisted(connection):
+    conn, peer, reactor = connection
+    peer.close()
+    transport.write(conn, b"into the void")  # EPIPE: left to Twisted's doWrite to report
+    assert reactor.writers == {conn}
