@@ -7,10 +7,12 @@ the client sees the reason.
 """
 import logging
 from dataclasses import dataclass
+from importlib import import_module
 
 from channels.db import database_sync_to_async
 from channels.middleware import BaseMiddleware
-from channels.sessions import SessionMiddlewareStack
+from channels.sessions import CookieMiddleware
+from django.conf import settings
 
 from messaging import metrics
 
@@ -80,6 +82,22 @@ class PocketBaseAuthMiddleware(BaseMiddleware):
         return await super().__call__(scope, receive, send)
 
 
+class HandshakeSessionMiddleware(BaseMiddleware):
+    """Sets scope['session']: the Django session named by the handshake's session
+    cookie, to read (the page's logged-in user's token). Needs CookieMiddleware outside.
+
+    channels' SessionMiddleware would also wrap `send` to save a modified session and
+    set its cookie on every message sent; a WebSocket connection never writes its
+    session (the page's views do), so here frames go straight to daphne, one layer
+    less per delivered frame (measured with the benchmark, docs/performance.md).
+    """
+
+    async def __call__(self, scope, receive, send):
+        store = import_module(settings.SESSION_ENGINE).SessionStore
+        session = store(session_key=scope["cookies"].get(settings.SESSION_COOKIE_NAME))  # loaded on first read
+        return await super().__call__(dict(scope, session=session), receive, send)
+
+
 def PocketBaseAuthMiddlewareStack(inner):
-    """Session support (for the page's logged-in users) around PocketBase auth."""
-    return SessionMiddlewareStack(PocketBaseAuthMiddleware(inner))
+    """Cookies and the handshake's session (for the page's logged-in users) around PocketBase auth."""
+    return CookieMiddleware(HandshakeSessionMiddleware(PocketBaseAuthMiddleware(inner)))

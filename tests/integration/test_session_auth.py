@@ -58,3 +58,33 @@ def test_logout_ends_the_session(browser_like, pb_user):
     browser_like.post("/logout/", {"csrfmiddlewaretoken": browser_like.cookies["csrftoken"].value})
     assert browser_like.get("/").status_code == 302
     assert browser_like.get("/api/channels/").status_code == 401
+
+
+@pytest.mark.django_db(transaction=True)  # the handshake reads the session from another thread
+def test_websocket_handshake_takes_the_page_session_and_passes_send_through(relay_settings, pb_user):
+    from asgiref.sync import async_to_sync
+
+    from auth_pocketbase.middleware import PocketBaseAuthMiddlewareStack
+
+    alice = pb_user("Alice")
+    page = Client(enforce_csrf_checks=True)
+    page.post("/login/", {"email": alice.email, "password": alice.password, "csrfmiddlewaretoken": csrf_of(page)})
+    cookie = f"{relay_settings.SESSION_COOKIE_NAME}={page.cookies[relay_settings.SESSION_COOKIE_NAME].value}".encode()
+    seen = {}
+
+    async def inner(scope, receive, send):
+        seen.update(auth=scope["relay_auth"], send=send)
+
+    async def send(message):
+        pass
+
+    app = PocketBaseAuthMiddlewareStack(inner)
+    handshake = {"type": "websocket", "path": "/ws/", "query_string": b"",
+                 "headers": [(b"cookie", cookie), (b"origin", b"http://testserver")]}
+    async_to_sync(app)(handshake, None, send)
+    assert seen["auth"].user.id == alice.id
+    assert seen["send"] is send  # frames are not wrapped to save a session
+
+    without_origin = dict(handshake, headers=[(b"cookie", cookie)])
+    async_to_sync(app)(without_origin, None, send)
+    assert seen["auth"].error == "unauthorized"
