@@ -70,7 +70,6 @@ ACTIVITIES = [
     ("relay: deliver events (relay_events, handle_event, deliver, send_frame)",
      ("ChatConsumer.relay_events", "ChatConsumer.handle_event", "ChatConsumer.relay_catch_up", "ChatConsumer.deliver")),
     ("tutorial: chat_message (send to the socket)", ("ChatConsumer.chat_message",)),
-    ("worker: handle an event (group_send, JetStream ack)", ("run.<locals>.handle",)),
     ("publish path (relay: on_publish, Lua script, JetStream fan_out; tutorial: receive, group_send)",
      ("ChatConsumer.on_publish", "fan_out", "ChatConsumer.receive", "RedisChannelLayer.group_send")),
     ("relay: cursor and liveness writes", ("WriteBehind.flush", "Registry.advance_many", "Registry.refresh_connections")),

@@ -25,6 +25,7 @@ from auth_pocketbase.verification import Unauthorized, get_verifier
 
 from . import access, backends, frames, metrics, publishing, records, writers
 from .inbox import dispatch_in_arrival_order
+from .layers import user_group
 from .backends import REDIS_ERRORS
 from .delivery import Plan, plan
 from .errors import RelayError, Unavailable
@@ -38,11 +39,6 @@ CLOSE_TOO_MANY = 4429
 CLOSE_UNAVAILABLE = 4503
 REJOIN_FIRST_WAIT_S = 0.25  # after the channel layer failed, backing off from here up to 5 s
 _cleanups: set[asyncio.Task] = set()  # releases of killed consumers, kept until done
-
-
-def user_group(userid: str) -> str:
-    """The channel-layer group of all connections of a user (PROTOCOL.md "Wiring")."""
-    return f"user.{userid}"
 
 
 class Subscribed:
@@ -74,6 +70,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
         self.counted = self.closed = self.released = self.catch_up_due = False
         self.catch_up_delay = 0.0
         self.channel_layer = get_channel_layer(self.channel_layer_alias)
+        self.cursors = writers.cursors()  # this process's batch, looked up once, not per message
         self.base_send = send
         try:
             self.channel_name = await self.channel_layer.new_channel()
@@ -185,7 +182,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
             metrics.CONNECTIONS.dec()
         writers.liveness().discard((self.user.id, self.connection_id))
         try:
-            await writers.cursors().flush()
+            await self.cursors.flush()
             await self.channel_layer.group_discard(user_group(self.user.id), self.channel_name)
             if self.counted:
                 await self.registry.close_connection(self.user.id, self.connection_id)
@@ -401,13 +398,13 @@ class ChatConsumer(AsyncWebsocketConsumer):
         """Stop delivering `channel` on this connection."""
         if self.subscribed.pop(channel, None) is not None:
             metrics.SUBSCRIPTIONS.dec()
-        writers.cursors().discard((self.user.id, channel))
+        self.cursors.discard((self.user.id, channel))
 
     # Cursors and housekeeping -------------------------------------------------------
 
     def move_cursor(self, channel: str, ts: int):
         """Note a sent ts; the process persists it within writers.CURSOR_FLUSH_S."""
-        writers.cursors().note((self.user.id, channel), ts)
+        self.cursors.note((self.user.id, channel), ts)
 
     async def keep_alive(self):
         """Re-verify the token, close when it expires or is revoked, and keep this

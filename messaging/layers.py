@@ -16,6 +16,12 @@ if an upgrade changes them.
 from channels_redis.pubsub import RedisPubSubChannelLayer
 
 
+def user_group(userid: str) -> str:
+    """The channel-layer group of all connections of a user (PROTOCOL.md "Wiring"):
+    `user.<userid>`, userid already validated."""
+    return f"user.{userid}"
+
+
 class RelayChannelLayer(RedisPubSubChannelLayer):
     """RedisPubSubChannelLayer (same CONFIG) with a pipelined multi-group send."""
 

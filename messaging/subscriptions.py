@@ -91,10 +91,6 @@ class Registry:
             args=[connection_id, now_ms, CONNECTION_TTL_MS, max_connections],
         ))
 
-    async def refresh_connection(self, userid: str, connection_id: str) -> None:
-        """Keep a live connection counted for another CONNECTION_TTL_MS."""
-        await self.refresh_connections({(userid, connection_id): True})
-
     async def refresh_connections(self, connections: dict[tuple[str, str], object]) -> None:
         """Keep live connections, `{(userid, connection_id): _}`, counted for another
         CONNECTION_TTL_MS, all in one pipelined round trip (the values are ignored)."""

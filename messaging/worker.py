@@ -23,6 +23,7 @@ from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_delay, w
 from . import metrics
 from .backends import connect_nats
 from .events import QUEUE_GROUP, SUBJECTS, ensure_stream, user_of_subject
+from .layers import user_group
 
 log = logging.getLogger(__name__)
 READY_LINE = "relay_worker ready"
@@ -50,9 +51,11 @@ async def hand_over(layer, msgs: list) -> None:
     """Send a batch of events to their users' groups, one channel-layer message per user
     (pipelined in one Redis round trip when the layer has group_send_many, layers.py),
     then ack them all. When Redis fails the batch is nak'ed with a 1 s delay, so
-    JetStream redelivers it (connections drop what they already delivered)."""
+    JetStream redelivers it (connections drop what they already delivered). Raises
+    nats-py's errors when the acks or naks cannot be sent (NATS gone): the unacked
+    events are redelivered after ack_wait."""
     by_user = group_by_user(msgs)
-    sends = [(f"user.{userid}", {"type": "relay.events", "data": [m.data for m in user_msgs]})
+    sends = [(user_group(userid), {"type": "relay.events", "data": [m.data for m in user_msgs]})
              for userid, user_msgs in by_user.items()]
     try:
         if hasattr(layer, "group_send_many"):
