@@ -38,19 +38,20 @@ class Probe:
             return [proc]
 
     def snapshot(self) -> dict:
-        """``{"t": monotonic s, "cpu": {name: s}, "sched": {name: s}, "rss": {name: bytes}}``:
-        ``cpu`` is user+system time from /proc/PID/stat (clock ticks: 10 ms steps, and it
+        """``{"t": monotonic s, "cpu": {name: s}, "sched": {name: s}, "system": {name: s},
+        "rss": {name: bytes}}``: ``cpu`` is user+system time from /proc/PID/stat (clock ticks: 10 ms steps, and it
         includes threads that ended), ``sched`` the same from the threads' schedstat (ns
-        steps, live threads only). A process that is gone counts as 0 (listed in ``gone``)."""
-        cpu, sched, rss, gone = {}, {}, {}, []
+        steps, live threads only), ``system`` the kernel part of ``cpu``. A process that is gone counts as 0 (listed in ``gone``)."""
+        cpu, sched, system, rss, gone = {}, {}, {}, {}, []
         for name, proc in self.procs.items():
-            c = r = 0
+            c = k = r = 0
             s: float | None = 0.0
             try:
                 for p in self._tree(proc):
                     try:
                         times = p.cpu_times()
                         c += times.user + times.system
+                        k += times.system
                         r += p.memory_info().rss
                     except psutil.Error:
                         pass
@@ -60,8 +61,9 @@ class Probe:
                     gone.append(name)
             except psutil.Error:
                 gone.append(name)
-            cpu[name], sched[name], rss[name] = c, s, r
-        return {"t": time.monotonic(), "cpu": cpu, "sched": sched, "rss": rss, "gone": gone}
+            cpu[name], sched[name], system[name], rss[name] = c, s, k, r
+        return {"t": time.monotonic(), "cpu": cpu, "sched": sched, "system": system, "rss": rss,
+                "gone": gone}
 
     def rss_total(self) -> int:
         """Sum of the resident set sizes (bytes) of the probed processes still alive."""

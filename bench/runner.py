@@ -219,6 +219,8 @@ def server_figures(scenario: str, snaps: dict, sizes: dict, result: dict) -> dic
         cpu, per = cpu_delta(snaps["start"], snaps["end"])
         fig["cpu_s"] = cpu
         fig["cpu_s_per_process"] = per
+        fig["cpu_system_s_per_process"] = {
+            k: max(0.0, v - snaps["start"]["system"].get(k, 0.0)) for k, v in snaps["end"]["system"].items()}
         fig["measured_s"] = snaps["end"]["t"] - snaps["start"]["t"]
         deliveries = result.get("deliveries") or 0
         fig["cpu_us_per_delivery"] = cpu * 1e6 / deliveries if deliveries else None
