@@ -18,6 +18,7 @@ from nats.aio.client import Client as NATS
 from nats.js import JetStreamContext
 
 from .errors import Unavailable
+from .jetstream_publisher import PipelinedPublisher
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +47,7 @@ class Backends:
         self.nats_url = nats_url
         self._nc: NATS | None = None
         self._js: JetStreamContext | None = None
+        self._publisher: PipelinedPublisher | None = None
         self._lock = asyncio.Lock()
         self._last_attempt = 0.0
 
@@ -68,6 +70,7 @@ class Backends:
                     log.warning("NATS connection failed: %s", exc)
                     raise Unavailable("NATS") from exc
                 self._js = self._nc.jetstream()
+                self._publisher = PipelinedPublisher(self._nc)
                 from .events import ensure_stream
 
                 try:
@@ -80,6 +83,12 @@ class Backends:
         if not self._nc.is_connected:
             raise Unavailable("NATS")
         return self._js
+
+    async def publisher(self) -> PipelinedPublisher:
+        """The JetStream publisher of the connection (events.start_fan_out), connecting
+        first if needed. Raises Unavailable like jetstream()."""
+        await self.jetstream()
+        return self._publisher
 
     @property
     def nats_status(self) -> str:

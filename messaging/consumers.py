@@ -25,6 +25,7 @@ from auth_pocketbase.verification import Unauthorized, get_verifier
 
 from . import access, backends, frames, metrics, publishing, records, writers
 from .inbox import dispatch_in_arrival_order
+from .replies import OrderedReplies
 from .layers import user_group
 from .backends import REDIS_ERRORS
 from .delivery import Plan, plan
@@ -37,6 +38,7 @@ CLOSE_UNAUTHORIZED = 4401
 CLOSE_TOO_LARGE = 4413
 CLOSE_TOO_MANY = 4429
 CLOSE_UNAVAILABLE = 4503
+PUBLISHES_IN_FLIGHT = 64  # publishes of one connection waiting for JetStream's acks at once
 REJOIN_FIRST_WAIT_S = 0.25  # after the channel layer failed, backing off from here up to 5 s
 _cleanups: set[asyncio.Task] = set()  # releases of killed consumers, kept until done
 
@@ -66,6 +68,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
         self.scope = scope
         self.subscribed: dict[str, Subscribed] = {}
         self.tasks: list[asyncio.Task] = []
+        self.replies = OrderedReplies(self.send_frame, PUBLISHES_IN_FLIGHT)
         self.connection_id = uuid.uuid4().hex
         self.counted = self.closed = self.released = self.catch_up_due = False
         self.catch_up_delay = 0.0
@@ -166,9 +169,11 @@ class ChatConsumer(AsyncWebsocketConsumer):
         await self.release()
 
     def stop_tasks(self):
-        """Cancel the connection's background tasks (keep-alive)."""
+        """Cancel the connection's background tasks (keep-alive) and drop the replies
+        still waiting for JetStream (their messages are stored and handed over)."""
         for task in self.tasks:
             task.cancel()
+        self.replies.cancel()
 
     async def release(self):
         """Stop background tasks and give back what the connection held (once)."""
@@ -225,29 +230,48 @@ class ChatConsumer(AsyncWebsocketConsumer):
         try:
             obj = frames.decode(text_data)
             command = frames.parse_command(obj, settings.RELAY_MAX_MESSAGE_CHARS)
+            if command.type != "publish":
+                await self.replies.drain()  # its reply goes after the acks still deferred
             await getattr(self, f"on_{command.type}")(command)
-        except RelayError as error:
-            await self.send_frame(frames.error_frame(error, frames.safe_ref(obj)))
-        except REDIS_ERRORS:
-            await self.send_frame(frames.error_frame(Unavailable("Redis"), frames.safe_ref(obj)))
-        except Exception:  # never let a client frame end in daphne's 1011
-            log.exception("Unexpected error handling a frame", extra=self.log_fields())
-            await self.send_frame(frames.error_frame(Unavailable("The relay"), frames.safe_ref(obj)))
+        except Exception as exc:  # never let a client frame end in daphne's 1011
+            await self.replies.drain()
+            await self.send_frame(self.error_reply(exc, frames.safe_ref(obj)))
+
+    def error_reply(self, exc: Exception, ref) -> dict:
+        """The error frame answering a client frame that raised `exc`: a RelayError as
+        itself, a Redis error as `unavailable`, anything else logged and `unavailable`."""
+        if isinstance(exc, RelayError):
+            return frames.error_frame(exc, ref)
+        if isinstance(exc, REDIS_ERRORS):
+            return frames.error_frame(Unavailable("Redis"), ref)
+        log.error("Unexpected error handling a frame", exc_info=exc, extra=self.log_fields())
+        return frames.error_frame(Unavailable("The relay"), ref)
 
     async def on_ping(self, command):
         """`ping` -> `pong`."""
         await self.send_frame(frames.with_ref({"type": "pong"}, command.ref))
 
     async def on_publish(self, command):
-        """`publish` -> store, fan out, then `ack` with the message (ts in Unix ns). Raises
-        RelayError (forbidden, rate_limited, unavailable), answered by receive().
+        """`publish` -> store and hand to NATS now; `ack` with the message (ts in Unix
+        ns) once JetStream acked it, while the connection takes its next frames
+        (replies.py keeps the replies in order). Raises RelayError (forbidden,
+        rate_limited, unavailable), answered by receive().
         """
-        message, _ = await publishing.publish(self.user, command.channel, command.text, command.client_id)
+        message, _, acked = await publishing.start_publish(self.user, command.channel, command.text, command.client_id)
+        await self.replies.defer(self.ack_once_acked(command, message, acked))
+
+    async def ack_once_acked(self, command, message: dict, acked) -> dict:
+        """The reply to `command` (a publish) once `acked` completed: its `ack` frame,
+        or the error frame when JetStream did not ack."""
+        try:
+            await acked
+        except Exception as exc:
+            return self.error_reply(exc, command.ref)
         log.debug("published", extra=self.log_fields(command.channel, message["id"]))
         frame = {"type": "ack", "message": message}
         if command.client_id is not None:
             frame["client_id"] = command.client_id
-        await self.send_frame(frames.with_ref(frame, command.ref))
+        return frames.with_ref(frame, command.ref)
 
     async def on_history(self, command):
         """`history` -> one page of stored messages, oldest first, with `more`. Raises

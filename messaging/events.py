@@ -9,6 +9,7 @@ token). Payloads are JSON objects:
 """
 import asyncio
 import logging
+from collections.abc import Awaitable
 
 import orjson
 from django.conf import settings
@@ -60,26 +61,42 @@ async def ensure_stream(js) -> None:
             raise
 
 
-async def fan_out(js, userids, payload: bytes, msg_id: str | None = None) -> None:
-    """Publish `payload` on `events.<user>` for each user and wait for every JetStream ack.
+async def fan_out(publisher, userids, payload: bytes, msg_id: str | None = None) -> None:
+    """Publish `payload` on `events.<user>` for each user and wait for every JetStream
+    ack (start_fan_out, then its acks). Raises Unavailable like start_fan_out."""
+    await (await start_fan_out(publisher, userids, payload, msg_id))
 
-    Publishes are pipelined (publish_async) and acks awaited together. `msg_id`, when
+
+async def start_fan_out(publisher, userids, payload: bytes, msg_id: str | None = None) -> Awaitable[None]:
+    """Publish `payload` on `events.<user>` for each user through `publisher` (a
+    jetstream_publisher.PipelinedPublisher) without waiting for JetStream's acks;
+    returns an awaitable that completes when all are acked.
+
+    Events handed over by one call leave before those of a later call. `msg_id`, when
     given, lets JetStream drop a repeat of the same (event, user) within its duplicate
-    window. Raises Unavailable when NATS does not ack within PUBLISH_TIMEOUT_S.
+    window. Raises Unavailable when NATS cannot take them; the awaitable raises
+    Unavailable when JetStream refuses one or the acks take longer than
+    PUBLISH_TIMEOUT_S.
     """
-    if not userids:
-        return
+    messages = [(subject_for(userid), payload, {"Nats-Msg-Id": f"{msg_id}:{userid}"} if msg_id else None)
+                for userid in userids]
     try:
-        futures = []
-        for userid in userids:
-            headers = {"Nats-Msg-Id": f"{msg_id}:{userid}"} if msg_id else None
-            futures.append(await js.publish_async(subject_for(userid), payload, headers=headers))
-        await asyncio.wait_for(asyncio.gather(*futures), PUBLISH_TIMEOUT_S)
-    except Unavailable:
-        raise
-    except Exception as exc:  # timeouts, connection closed, no responders
-        log.warning("JetStream publish failed: %r", exc)
-        raise Unavailable("NATS") from exc
+        acked = await publisher.publish(messages)
+    except Exception as exc:  # connection closed or draining
+        raise _unavailable(exc) from exc
+    return _within_timeout(acked)
+
+
+async def _within_timeout(acked: Awaitable[None]) -> None:
+    try:
+        await asyncio.wait_for(acked, PUBLISH_TIMEOUT_S)
+    except Exception as exc:  # timeouts, refusals
+        raise _unavailable(exc) from exc
+
+
+def _unavailable(exc: Exception) -> Unavailable:
+    log.warning("JetStream publish failed: %r", exc)
+    return Unavailable("NATS")
 
 
 def message_event(message: dict, prev_ts: int) -> bytes:

@@ -5,6 +5,8 @@ fan-out list in one atomic script) -> publish `events.<user>` on JetStream for e
 subscriber -> return the message for the ack. The ack is only sent after both the
 history and JetStream accepted it (PROTOCOL.md guarantees 1 and 6).
 """
+from collections.abc import Awaitable
+
 from django.conf import settings
 
 from . import access, backends, events, metrics
@@ -25,15 +27,31 @@ def history_store(redis) -> HistoryStore:
 
 
 async def publish(user, channel: str, text: str, client_id: str | None) -> tuple[dict, bool]:
-    """Publish a validated message as `user` (a verified PocketBase user).
+    """Publish a validated message as `user` (a verified PocketBase user) and wait until
+    JetStream acked its fan-out (start_publish, then its `acked`).
 
     Returns (message, created): created is False for a repeated client_id, which
-    returns the first message. Raises RelayError: forbidden, rate_limited (with
-    retry_after seconds), unavailable (Redis or NATS down: never a false ack).
+    returns the first message. Raises RelayError like start_publish.
+    """
+    message, created, acked = await start_publish(user, channel, text, client_id)
+    await acked
+    return message, created
+
+
+async def start_publish(user, channel: str, text: str, client_id: str | None) -> tuple[dict, bool, Awaitable[None]]:
+    """Store a validated message as `user` and hand its fan-out to NATS without waiting
+    for JetStream's acks, so a connection can take its next frame meanwhile.
+
+    Returns (message, created, acked): `acked` completes once JetStream acked every
+    event of the fan-out, and only then may the message be acknowledged to its sender
+    (PROTOCOL.md guarantees 1 and 6); it raises Unavailable otherwise. Messages started
+    one after the other get increasing ts and reach NATS in that order. Raises
+    RelayError: forbidden, rate_limited (with retry_after seconds), unavailable (Redis
+    or NATS down).
     """
     await access.check_publish(channel, user.id)
     be = backends.get()
-    js = await be.jetstream()  # Unavailable before anything is stored when NATS is down
+    publisher = await be.publisher()  # Unavailable before anything is stored when NATS is down
     try:
         stored = await history_store(be.redis).append(channel, user.id, user.name, text, client_id)
     except RateLimited as exc:
@@ -45,9 +63,13 @@ async def publish(user, channel: str, text: str, client_id: str | None) -> tuple
     message = stored.message
     # A repeat re-publishes with the same Nats-Msg-Id: JetStream drops it when the
     # first went through, and connections drop anything they already delivered.
-    await events.fan_out(
-        js, stored.subscribers, events.message_event(message, stored.prev_ts), msg_id=f"{channel}:{message['id']}"
+    fan_out_acked = await events.start_fan_out(
+        publisher, stored.subscribers, events.message_event(message, stored.prev_ts), msg_id=f"{channel}:{message['id']}"
     )
-    if not stored.duplicate:
+    return message, not stored.duplicate, _counted(fan_out_acked, stored.duplicate)
+
+
+async def _counted(fan_out_acked: Awaitable[None], duplicate: bool) -> None:
+    await fan_out_acked
+    if not duplicate:
         metrics.MESSAGES_PUBLISHED.inc()
-    return message, not stored.duplicate

@@ -16,13 +16,13 @@ async def replay(channel: str, since: int | None, until: int | None, user: str |
     be = backends.get()
     store = publishing.history_store(be.redis)
     targets = [user] if user else sorted(await Registry(be.redis).subscribers(channel))
-    js = None if dry_run or not targets else await be.jetstream()
+    publisher = None if dry_run or not targets else await be.publisher()
     count, cursor = 0, since or 0  # no real message has ts 0
     while True:
         page = await store.page(channel, since=cursor, until=until, limit=BATCH)
         for message in page.messages:
-            if js is not None:
-                await events.fan_out(js, targets, events.replay_event(message))
+            if publisher is not None:
+                await events.fan_out(publisher, targets, events.replay_event(message))
         count += len(page.messages)
         if not page.more or not page.messages:
             return count

@@ -46,5 +46,5 @@ async def revoke_lost(channel: str, policy: Policy) -> list[str]:
     lost = sorted(u for u in await registry.subscribers(channel) if not policy.may_read(u))
     for userid in lost:
         generation = await registry.unsubscribe(userid, channel)
-        await events.fan_out(await be.jetstream(), [userid], events.revoked_event(channel, generation))
+        await events.fan_out(await be.publisher(), [userid], events.revoked_event(channel, generation))
     return lost
