@@ -61,27 +61,23 @@ async def ensure_stream(js) -> None:
             raise
 
 
-async def fan_out(publisher, userids, payload: bytes, msg_id: str | None = None) -> None:
+async def fan_out(publisher, userids, payload: bytes) -> None:
     """Publish `payload` on `events.<user>` for each user and wait for every JetStream
     ack (start_fan_out, then its acks). Raises Unavailable like start_fan_out."""
-    await (await start_fan_out(publisher, userids, payload, msg_id))
+    await (await start_fan_out(publisher, userids, payload))
 
 
-async def start_fan_out(publisher, userids, payload: bytes, msg_id: str | None = None) -> Awaitable[None]:
+async def start_fan_out(publisher, userids, payload: bytes) -> Awaitable[None]:
     """Publish `payload` on `events.<user>` for each user through `publisher` (a
     jetstream_publisher.PipelinedPublisher) without waiting for JetStream's acks;
     returns an awaitable that completes when all are acked.
 
-    Events handed over by one call leave before those of a later call. `msg_id`, when
-    given, lets JetStream drop a repeat of the same (event, user) within its duplicate
-    window. Raises Unavailable when NATS cannot take them; the awaitable raises
-    Unavailable when JetStream refuses one or the acks take longer than
-    PUBLISH_TIMEOUT_S.
+    Events handed over by one call leave before those of a later call. Raises
+    Unavailable when NATS cannot take them; the awaitable raises Unavailable when
+    JetStream refuses one or the acks take longer than PUBLISH_TIMEOUT_S.
     """
-    messages = [(subject_for(userid), payload, {"Nats-Msg-Id": f"{msg_id}:{userid}"} if msg_id else None)
-                for userid in userids]
     try:
-        acked = await publisher.publish(messages)
+        acked = await publisher.publish([subject_for(userid) for userid in userids], payload)
     except Exception as exc:  # connection closed or draining
         raise _unavailable(exc) from exc
     return _within_timeout(acked)

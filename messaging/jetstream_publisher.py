@@ -52,25 +52,25 @@ class PipelinedPublisher:
                     self._prefix = f"{inbox}."
         return self._prefix
 
-    async def publish(self, messages) -> Awaitable[None]:
-        """Publish `messages` ([(subject, payload bytes, headers dict or None)], in this
-        order, behind any batch published before) without waiting for JetStream.
+    async def publish(self, subjects: list[str], payload: bytes) -> Awaitable[None]:
+        """Publish `payload` on each of `subjects` (in this order, behind any batch
+        published before) without waiting for JetStream.
 
         Returns a future that resolves to None once JetStream acked every message, or
         raises JetStreamRefused when it refused one; cancel it (asyncio.wait_for does)
         to stop waiting. Raises nats-py's errors when the connection cannot take them.
         """
         future = asyncio.get_running_loop().create_future()
-        if not messages:
+        if not subjects:
             future.set_result(None)
             return future
         prefix = await self._reply_prefix()
         token = str(next(self._tokens))
-        self._batches[token] = _Batch(len(messages), future)
+        self._batches[token] = _Batch(len(subjects), future)
         future.add_done_callback(lambda _: self._batches.pop(token, None))
         reply = prefix + token
-        for subject, payload, headers in messages:
-            await self._nc.publish(subject, payload, reply=reply, headers=headers)
+        for subject in subjects:
+            await self._nc.publish(subject, payload, reply=reply)
         return future
 
     async def _on_ack(self, msg) -> None:
