@@ -39,6 +39,17 @@ async def connect_until_up(url: str):
             return await connect_nats(url)
 
 
+def delivery_count(reply: str) -> int:
+    """How many times JetStream has delivered the message whose ack subject is `reply`
+    (1 on the first delivery). It is the <delivered> token of
+    `$JS.ACK.<stream>.<consumer>.<delivered>.<stream seq>.<consumer seq>.<ts>.<pending>`,
+    or of the form with `<domain>.<account hash>.` after `$JS.ACK.` (ADR-15), read as
+    nats-py's Msg.metadata reads it, without the dataclasses and datetime it builds
+    (3.5 µs per event)."""
+    tokens = reply.split(".")
+    return int(tokens[4] if len(tokens) == 9 else tokens[6])
+
+
 def group_by_user(msgs: list) -> dict[str, list]:
     """NATS messages on `events.<user>` grouped by user, arrival order kept within a user."""
     by_user: dict[str, list] = {}
@@ -70,7 +81,7 @@ async def hand_over(layer, msgs: list) -> None:
         return
     for msg in msgs:  # acks go out together in nats-py's next flush
         await msg.ack()
-        if msg.metadata.num_delivered > 1:
+        if delivery_count(msg.reply) > 1:
             metrics.REDELIVERIES.inc()
     metrics.EVENTS_HANDLED.inc(len(msgs))
 

@@ -28,11 +28,11 @@ def test_user_of_subject_inverts_subject_for():
 
 
 class FakeMsg:
-    """A JetStream message as the worker sees it: subject, data, ack/nak, metadata."""
+    """A JetStream message as the worker sees it: subject, data, ack/nak, ack subject."""
 
     def __init__(self, user: str, data: bytes, delivered: int = 1, fail_acks: bool = False):
         self.subject, self.data = subject_for(user), data
-        self.metadata = type("Metadata", (), {"num_delivered": delivered})()
+        self.reply = f"$JS.ACK.EVENTS.relay.{delivered}.7.7.1795974819853975600.0"
         self.fail_acks = fail_acks
         self.acked = self.naked = False
 
@@ -87,3 +87,12 @@ async def test_the_worker_goes_on_after_a_batch_whose_acks_failed():
     assert later.acked and ("user.b", {"type": "relay.events", "data": [b"next"]}) in layer.sent
     assert not worker.done()
     worker.cancel()
+
+
+def test_delivery_count_reads_both_ack_subject_forms():
+    from messaging.worker import delivery_count
+    assert delivery_count("$JS.ACK.EVENTS.relay.1.12.7.1795974819853975600.0") == 1
+    assert delivery_count("$JS.ACK.EVENTS.relay.3.12.9.1795974819853975600.4") == 3
+    # with a JetStream domain and account hash, with and without the trailing token
+    assert delivery_count("$JS.ACK.hub.ACCHASH.EVENTS.relay.2.12.9.1795974819853975600.0") == 2
+    assert delivery_count("$JS.ACK.hub.ACCHASH.EVENTS.relay.5.12.9.1795974819853975600.0.xyz") == 5
