@@ -39,9 +39,10 @@ class Probe:
 
     def snapshot(self) -> dict:
         """``{"t": monotonic s, "cpu": {name: s}, "sched": {name: s}, "system": {name: s},
-        "rss": {name: bytes}}``: ``cpu`` is user+system time from /proc/PID/stat (clock ticks: 10 ms steps, and it
-        includes threads that ended), ``sched`` the same from the threads' schedstat (ns
-        steps, live threads only), ``system`` the kernel part of ``cpu``. A process that is gone counts as 0 (listed in ``gone``)."""
+        "rss": {name: bytes}}``: ``cpu`` is user+system time from /proc/PID/stat (clock
+        ticks: 10 ms steps, and it includes threads that ended), ``sched`` the same from
+        the threads' schedstat (ns steps, live threads only), ``system`` the kernel part
+        of ``cpu``. A process that is gone counts as 0 (listed in ``gone``)."""
         cpu, sched, system, rss, gone = {}, {}, {}, {}, []
         for name, proc in self.procs.items():
             c = k = r = 0

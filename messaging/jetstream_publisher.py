@@ -43,6 +43,10 @@ class PipelinedPublisher:
         self._batches: dict[str, _Batch] = {}
         self._lock = asyncio.Lock()
 
+    def __len__(self) -> int:
+        """How many batches are waiting for their acks."""
+        return len(self._batches)
+
     async def _reply_prefix(self) -> str:
         if self._prefix is None:
             async with self._lock:
@@ -69,8 +73,12 @@ class PipelinedPublisher:
         self._batches[token] = _Batch(len(subjects), future)
         future.add_done_callback(lambda _: self._batches.pop(token, None))
         reply = prefix + token
-        for subject in subjects:
-            await self._nc.publish(subject, payload, reply=reply)
+        try:
+            for subject in subjects:
+                await self._nc.publish(subject, payload, reply=reply)
+        except BaseException:
+            future.cancel()  # forget the batch: its acks will not all come
+            raise
         return future
 
     async def _on_ack(self, msg) -> None:

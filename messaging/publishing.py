@@ -5,6 +5,7 @@ fan-out list in one atomic script) -> publish `events.<user>` on JetStream for e
 subscriber -> return the message for the ack. The ack is only sent after both the
 history and JetStream accepted it (PROTOCOL.md guarantees 1 and 6).
 """
+import asyncio
 from collections.abc import Awaitable
 
 from django.conf import settings
@@ -67,7 +68,15 @@ async def start_publish(user, channel: str, text: str, client_id: str | None) ->
     fan_out_acked = await events.start_fan_out(
         publisher, stored.subscribers, events.message_event(message, stored.prev_ts)
     )
-    return message, not stored.duplicate, _counted(fan_out_acked, stored.duplicate)
+    acked = asyncio.ensure_future(_counted(fan_out_acked, stored.duplicate))
+    acked.add_done_callback(_retrieve)  # a connection that closed meanwhile never awaits it
+    return message, not stored.duplicate, acked
+
+
+def _retrieve(task: asyncio.Future) -> None:
+    """Mark a finished task's outcome as seen (no "exception was never retrieved")."""
+    if not task.cancelled():
+        task.exception()
 
 
 async def _counted(fan_out_acked: Awaitable[None], duplicate: bool) -> None:

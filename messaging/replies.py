@@ -32,10 +32,14 @@ class OrderedReplies:
     async def defer(self, frame: Awaitable[dict]) -> None:
         """Send the frame `frame` resolves to (it must not raise: map errors to an
         error frame) once it is ready and every reply deferred before it was sent."""
-        while len(self._pending) >= self.limit:
-            await asyncio.wait([self._pending[0]])
+        ready = asyncio.ensure_future(frame)  # runs now, also while waiting for room
+        try:
+            while len(self._pending) >= self.limit:
+                await asyncio.wait([self._pending[0]])
+        except asyncio.CancelledError:
+            ready.cancel()
+            raise
         previous = self._pending[-1] if self._pending else None
-        ready = asyncio.ensure_future(frame)
         task = asyncio.create_task(self._send_in_turn(ready, previous))
         self._pending.append(task)
         task.add_done_callback(self._pending.remove)

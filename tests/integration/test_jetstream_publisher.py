@@ -74,3 +74,18 @@ async def test_acks_of_a_batch_nobody_waits_for_are_ignored(stream):
     acked = await publisher.publish([f"{prefix}.v"], b"new")
     assert await asyncio.wait_for(acked, 10) is None
     assert len(await stored(js, prefix)) == 21
+    assert len(publisher) == 0
+
+
+async def test_a_batch_the_connection_cannot_take_raises_and_is_forgotten(nats_server):
+    prefix = f"pp{uuid.uuid4().hex[:8]}"
+    nc = await nats.connect(nats_server.url)
+    await nc.jetstream().add_stream(api.StreamConfig(name=prefix.upper(), subjects=[f"{prefix}.>"]))
+    publisher = PipelinedPublisher(nc)
+    await asyncio.wait_for(await publisher.publish([f"{prefix}.a"], b"x"), 10)  # subscribed
+    await nc.jetstream().delete_stream(prefix.upper())
+    await nc.close()
+    with pytest.raises(nats.errors.ConnectionClosedError):
+        await publisher.publish([f"{prefix}.a", f"{prefix}.b"], b"x")
+    await asyncio.sleep(0)  # the future's done callbacks run on the next loop step
+    assert len(publisher) == 0

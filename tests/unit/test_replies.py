@@ -94,3 +94,19 @@ async def test_cancel_drops_the_replies_still_waiting():
     replies.cancel()
     await settle()
     assert conn.sent == [] and len(replies) == 0
+
+
+async def test_a_reply_cancelled_while_waiting_for_room_is_dropped_with_its_frame():
+    conn = Connection()
+    replies = OrderedReplies(conn.send, limit=1)
+    gate, never = asyncio.Event(), asyncio.Event()
+    await replies.defer(ready_when(gate, "ack0"))
+    second_frame = asyncio.ensure_future(ready_when(never, "ack1"))
+    waiting = asyncio.create_task(replies.defer(second_frame))
+    await settle()
+    waiting.cancel()
+    await settle()
+    assert second_frame.cancelled()
+    gate.set()
+    await replies.drain()
+    assert conn.sent == ["ack0"]
