@@ -223,8 +223,10 @@ class ChatConsumer(AsyncWebsocketConsumer):
         if self.user is None or self.closed:
             return
         if frames.frame_too_large(text_data if text_data is not None else bytes_data):
+            await self.replies.drain()  # the acks of earlier publishes go out first
             return await self.refuse(RelayError("too_large", "Frames are limited to 65536 bytes."), CLOSE_TOO_LARGE)
         if text_data is None:
+            await self.replies.drain()
             return await self.send_frame(frames.error_frame(RelayError("bad_frame", "Binary frames are not accepted; send JSON text.")))
         obj = None
         try:

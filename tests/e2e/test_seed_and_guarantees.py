@@ -65,8 +65,9 @@ async def test_every_connection_of_every_subscriber_gets_each_message_once_in_or
 
 
 async def test_frames_sent_without_waiting_get_their_replies_in_frame_order(relay, pb_user):
-    """Publishes overlap while JetStream acks them, but every reply, also a pong or
-    an error between them, leaves in the order of the frames, and the acks' ts rise."""
+    """Publishes overlap while JetStream acks them, but every reply, also a pong or an
+    error between them, leaves in the order of the frames, and the acks' ts rise; a
+    frame over the size limit at the end is refused after the acks before it."""
     alice, bob = pb_user("Alice"), pb_user("Bob")
     channel = new_channel()
     a = await Client.open(relay.ws_url, alice.token)
@@ -76,21 +77,28 @@ async def test_frames_sent_without_waiting_get_their_replies_in_frame_order(rela
     for i in range(40):
         refs.append(f"p{i}")
         await b.send({"type": "publish", "channel": channel, "text": f"n{i}", "ref": refs[-1]})
+        if i == 10:
+            refs.append(None)  # a binary frame's error carries no ref
+            await b.ws.send(b"binary")
         if i == 20:
             refs.append("ping")
             await b.send({"type": "ping", "ref": "ping"})
         if i == 30:
             refs.append("bad")
             await b.send({"type": "publish", "channel": "no spaces", "text": "x", "ref": "bad"})
-    replies = await b.frames(len(refs))
-    assert [r["ref"] for r in replies] == refs
+    await b.send("x" * 70_000)
+    replies, code = await b.closed_with()
+    assert code == 4413 and len(replies) == len(refs) + 1
+    assert [r.get("ref") for r in replies[:-1]] == refs
+    assert replies[refs.index(None)]["code"] == "bad_frame"
     assert replies[refs.index("ping")]["type"] == "pong"
     assert replies[refs.index("bad")]["code"] == "invalid_channel"
+    assert replies[-1]["code"] == "too_large"
     acked = [r["message"] for r in replies if r["type"] == "ack"]
     assert [m["text"] for m in acked] == [f"n{i}" for i in range(40)]
     assert [m["ts"] for m in acked] == sorted(m["ts"] for m in acked)
     assert await a.messages(40) == acked
-    await a.close(), await b.close()
+    await a.close()
 
 
 async def test_resume_with_since_is_gapless_and_truncates_beyond_limit(relay, pb_user):
