@@ -92,9 +92,12 @@ class HandshakeSessionMiddleware(BaseMiddleware):
     less per delivered frame (measured with the benchmark, docs/performance.md).
     """
 
+    def __init__(self, inner):
+        super().__init__(inner)
+        self.session_store = import_module(settings.SESSION_ENGINE).SessionStore  # as channels' SessionMiddleware
+
     async def __call__(self, scope, receive, send):
-        store = import_module(settings.SESSION_ENGINE).SessionStore
-        session = store(session_key=scope["cookies"].get(settings.SESSION_COOKIE_NAME))  # loaded on first read
+        session = self.session_store(session_key=scope["cookies"].get(settings.SESSION_COOKIE_NAME))  # read lazily
         return await super().__call__(dict(scope, session=session), receive, send)
 
 

@@ -222,21 +222,22 @@ class ChatConsumer(AsyncWebsocketConsumer):
         """
         if self.user is None or self.closed:
             return
-        if frames.frame_too_large(text_data if text_data is not None else bytes_data):
-            await self.replies.drain()  # the acks of earlier publishes go out first
-            return await self.refuse(RelayError("too_large", "Frames are limited to 65536 bytes."), CLOSE_TOO_LARGE)
-        if text_data is None:
-            await self.replies.drain()
-            return await self.send_frame(frames.error_frame(RelayError("bad_frame", "Binary frames are not accepted; send JSON text.")))
         obj = None
         try:
+            if frames.frame_too_large(text_data if text_data is not None else bytes_data):
+                raise RelayError("too_large", "Frames are limited to 65536 bytes.")
+            if text_data is None:
+                raise RelayError("bad_frame", "Binary frames are not accepted; send JSON text.")
             obj = frames.decode(text_data)
             command = frames.parse_command(obj, settings.RELAY_MAX_MESSAGE_CHARS)
-            if command.type != "publish":
-                await self.replies.drain()  # its reply goes after the acks still deferred
+            if command.type == "publish":
+                return await self.on_publish(command)  # its ack is deferred, in frame order
+            await self.replies.drain()  # every other reply goes after the acks still deferred
             await getattr(self, f"on_{command.type}")(command)
         except Exception as exc:  # never let a client frame end in daphne's 1011
             await self.replies.drain()
+            if isinstance(exc, RelayError) and exc.code == "too_large":
+                return await self.refuse(exc, CLOSE_TOO_LARGE)
             await self.send_frame(self.error_reply(exc, frames.safe_ref(obj)))
 
     def error_reply(self, exc: Exception, ref) -> dict:

@@ -67,20 +67,23 @@ async def fan_out(publisher, userids, payload: bytes) -> None:
     await (await start_fan_out(publisher, userids, payload))
 
 
-async def start_fan_out(publisher, userids, payload: bytes) -> Awaitable[None]:
+async def start_fan_out(publisher, userids, payload: bytes) -> asyncio.Task:
     """Publish `payload` on `events.<user>` for each user through `publisher` (a
     jetstream_publisher.PipelinedPublisher) without waiting for JetStream's acks;
-    returns an awaitable that completes when all are acked.
+    returns an asyncio task that completes when all are acked (a task, so nothing is
+    left un-awaited when its caller goes away first).
 
     Events handed over by one call leave before those of a later call. Raises
-    Unavailable when NATS cannot take them; the awaitable raises Unavailable when
-    JetStream refuses one or the acks take longer than PUBLISH_TIMEOUT_S.
+    Unavailable when NATS cannot take them; the task raises Unavailable when JetStream
+    refuses one or the acks take longer than PUBLISH_TIMEOUT_S.
     """
     try:
         acked = await publisher.publish([subject_for(userid) for userid in userids], payload)
     except Exception as exc:  # connection closed or draining
         raise _unavailable(exc) from exc
-    return _within_timeout(acked)
+    task = asyncio.ensure_future(_within_timeout(acked))
+    task.add_done_callback(_retrieve)
+    return task
 
 
 async def _within_timeout(acked: Awaitable[None]) -> None:
@@ -88,6 +91,13 @@ async def _within_timeout(acked: Awaitable[None]) -> None:
         await asyncio.wait_for(acked, PUBLISH_TIMEOUT_S)
     except Exception as exc:  # timeouts, refusals
         raise _unavailable(exc) from exc
+
+
+def _retrieve(task: asyncio.Future) -> None:
+    """Mark a finished task's outcome as seen: one nobody awaits any more (its
+    connection closed) must not log "exception was never retrieved"."""
+    if not task.cancelled():
+        task.exception()
 
 
 def _unavailable(exc: Exception) -> Unavailable:

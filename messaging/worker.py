@@ -45,7 +45,7 @@ def delivery_count(reply: str) -> int:
     `$JS.ACK.<stream>.<consumer>.<delivered>.<stream seq>.<consumer seq>.<ts>.<pending>`,
     or of the form with `<domain>.<account hash>.` after `$JS.ACK.` (ADR-15), read as
     nats-py's Msg.metadata reads it, without the dataclasses and datetime it builds
-    (3.5 µs per event)."""
+    (3.5 µs per event). Raises ValueError or IndexError for a subject of another shape."""
     tokens = reply.split(".")
     return int(tokens[4] if len(tokens) == 9 else tokens[6])
 
