@@ -22,6 +22,7 @@ from django.conf import settings
 
 from auth_pocketbase.client import PocketBaseUnavailable
 from auth_pocketbase.verification import Unauthorized, get_verifier
+from relay_project import frame_writer
 
 from . import access, backends, frames, metrics, publishing, records, writers
 from .inbox import dispatch_in_arrival_order
@@ -75,6 +76,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
         self.channel_layer = get_channel_layer(self.channel_layer_alias)
         self.cursors = writers.cursors()  # this process's batch, looked up once, not per message
         self.base_send = send
+        self.write_text = frame_writer.writer_for(send)
         try:
             self.channel_name = await self.channel_layer.new_channel()
         except REDIS_ERRORS:  # the pub/sub layer subscribes here: answer, never a 500
@@ -204,15 +206,17 @@ class ChatConsumer(AsyncWebsocketConsumer):
         return fields
 
     async def send_frame(self, frame: dict):
-        """Send `frame` (a dict) as one JSON text frame; an unencodable frame becomes a
-        `bad_frame` error frame instead (never daphne's 1011).
+        """Send `frame` (a dict) as one JSON text frame, written straight to daphne's
+        connection when frame_writer.py can, else through channels' send; an unencodable
+        frame becomes a `bad_frame` error frame instead (never daphne's 1011).
         """
         try:
-            text = orjson.dumps(frame).decode()
+            data = orjson.dumps(frame)
         except TypeError:  # validation keeps client strings encodable; never 1011 if not
             log.exception("unencodable frame of type %s", frame.get("type"), extra=self.log_fields())
-            text = orjson.dumps(frames.error_frame(RelayError("bad_frame", "The frame could not be answered."))).decode()
-        await self.send(text_data=text)
+            data = orjson.dumps(frames.error_frame(RelayError("bad_frame", "The frame could not be answered.")))
+        if self.write_text is None or not self.write_text(data):
+            await self.send(text_data=data.decode())
 
     # Client frames --------------------------------------------------------------
 

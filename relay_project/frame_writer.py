@@ -1,0 +1,62 @@
+"""WebSocket text frames written straight to daphne's connection.
+
+A frame the relay sends goes from the consumer through channels' `send`, daphne's
+`Server.handle_reply` and `WebSocketProtocol.handle_reply`/`serverSend` to autobahn's
+`sendMessage`, `sendFrame` and `sendData`: for every delivery, a coroutine, the checks
+of three libraries, debug-log calls whose arguments are built even when debug logging
+is off, and per-frame statistics. That path was about 15 % of daphne's CPU per
+delivery in the benchmark (docs/performance.md). For a plain open connection its
+result is one unmasked, unfragmented, uncompressed text frame (RFC 6455, 5.2) handed to
+the Twisted transport; `writer_for` writes exactly those bytes itself.
+
+Anything else (a send that is not daphne's, a connection not open, a message being
+sent in fragments, permessage-deflate, autobahn's timing tracking or automatic
+fragmentation, a payload over autobahn's limit) takes the normal path, so its
+behaviour (errors included) stays autobahn's and daphne's. Reads autobahn's protocol
+fields as of autobahn 26.10.2 and daphne 4.2.3 (both pinned);
+tests/unit/test_frame_writer.py compares the bytes with autobahn's own.
+"""
+from collections.abc import Callable
+from functools import partial
+
+from autobahn.websocket.protocol import WebSocketProtocol
+from daphne.server import Server
+
+OPEN = WebSocketProtocol.STATE_OPEN
+GROUND = WebSocketProtocol.SEND_STATE_GROUND
+
+
+def text_frame(payload: bytes) -> bytes:
+    """One final, unmasked text frame (opcode 1) carrying `payload` (UTF-8 bytes), as a
+    server sends it (RFC 6455, section 5.2: 7-bit, 16-bit or 64-bit length)."""
+    n = len(payload)
+    if n < 126:
+        return b"\x81" + n.to_bytes(1, "big") + payload
+    if n < 65536:
+        return b"\x81\x7e" + n.to_bytes(2, "big") + payload
+    return b"\x81\x7f" + n.to_bytes(8, "big") + payload
+
+
+def writer_for(send) -> Callable[[bytes], bool] | None:
+    """A function writing a text frame straight to the connection behind `send`, or None
+    when `send` is not daphne's own (`partial(Server.handle_reply, protocol)`, e.g. behind
+    a middleware that wraps send, or under channels' test communicator).
+
+    The function takes the payload (UTF-8 bytes) and returns True when it wrote the frame,
+    False when the caller must send it the normal way (see the module docstring)."""
+    if not (isinstance(send, partial) and getattr(send.func, "__func__", None) is Server.handle_reply
+            and len(send.args) == 1 and isinstance(send.args[0], WebSocketProtocol)):
+        return None
+    protocol = send.args[0]
+    if protocol.factory.isServer is not True or protocol.maskServerFrames:
+        return None
+
+    def write_text(payload: bytes) -> bool:
+        if (protocol.state != OPEN or protocol.send_state != GROUND or protocol._perMessageCompress is not None
+                or protocol.trackedTimings or protocol.autoFragmentSize
+                or 0 < protocol.maxMessagePayloadSize < len(payload)):
+            return False
+        protocol.transport.write(text_frame(payload))
+        return True
+
+    return write_text

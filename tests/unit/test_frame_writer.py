@@ -1,0 +1,82 @@
+"""relay_project.frame_writer: the frames it writes are byte for byte the ones autobahn
+writes through daphne, and anything but a plain open connection is left to them."""
+from functools import partial
+
+import pytest
+from autobahn.twisted.websocket import WebSocketServerFactory
+from autobahn.websocket.protocol import WebSocketProtocol as Autobahn
+from daphne.server import Server
+from daphne.ws_protocol import WebSocketProtocol
+from twisted.internet.testing import StringTransport
+
+from relay_project import frame_writer
+
+LENGTHS = [0, 1, 125, 126, 127, 65535, 65536, 70000]  # around the 7-, 16- and 64-bit length forms
+
+
+def open_connection() -> tuple[WebSocketProtocol, StringTransport]:
+    """daphne's WebSocket protocol, open, on a transport that records what it is given."""
+    factory = WebSocketServerFactory()
+    factory.protocol = WebSocketProtocol
+    protocol = factory.buildProtocol(None)
+    transport = StringTransport()
+    protocol.makeConnection(transport)
+    protocol.state = Autobahn.STATE_OPEN
+    return protocol, transport
+
+
+def daphne_send(protocol):
+    """The `send` daphne gives the application of `protocol` (Server.create_application)."""
+    return partial(Server.__new__(Server).handle_reply, protocol)  # a server that listens nowhere
+
+
+@pytest.mark.parametrize("length", LENGTHS)
+def test_a_text_frame_is_the_one_autobahn_sends(length):
+    payload = ("é" * length).encode()[:length]
+    protocol, transport = open_connection()
+    protocol.sendMessage(payload, isBinary=False)
+    assert frame_writer.text_frame(payload) == transport.value()
+
+
+@pytest.mark.parametrize("length", LENGTHS)
+def test_the_writer_writes_autobahns_frame_to_daphnes_connection(length):
+    payload = b"m" * length
+    protocol, transport = open_connection()
+    write_text = frame_writer.writer_for(daphne_send(protocol))
+    assert write_text(payload) is True
+    assert transport.value() == frame_writer.text_frame(payload)
+
+
+@pytest.mark.parametrize("change", [
+    {"state": Autobahn.STATE_CONNECTING},
+    {"state": Autobahn.STATE_CLOSING},
+    {"state": Autobahn.STATE_CLOSED},
+    {"send_state": Autobahn.SEND_STATE_INSIDE_MESSAGE},  # a fragmented message under way
+    {"_perMessageCompress": object()},  # permessage-deflate negotiated
+    {"autoFragmentSize": 64},
+    {"maxMessagePayloadSize": 3},
+])
+def test_anything_but_a_plain_open_connection_is_left_to_autobahn(change):
+    protocol, transport = open_connection()
+    write_text = frame_writer.writer_for(daphne_send(protocol))
+    for name, value in change.items():
+        setattr(protocol, name, value)
+    assert write_text(b"four") is False
+    assert transport.value() == b""
+
+
+def test_a_send_that_is_not_daphnes_own_gets_no_writer():
+    protocol, _ = open_connection()
+
+    async def wrapped_send(message):
+        await daphne_send(protocol)(message)
+
+    assert frame_writer.writer_for(wrapped_send) is None
+    assert frame_writer.writer_for(partial(print, protocol)) is None
+    assert frame_writer.writer_for(partial(Server.__new__(Server).handle_reply, object())) is None
+
+
+def test_a_server_that_masks_its_frames_gets_no_writer():
+    protocol, _ = open_connection()
+    protocol.maskServerFrames = True
+    assert frame_writer.writer_for(daphne_send(protocol)) is None
