@@ -64,7 +64,7 @@ FRAMEWORK_PACKAGES = {"channels", "channels_redis", "asgiref", "daphne", "autoba
 # "Time by activity": a sample counts for the first activity whose frame is in its stack.
 ACTIVITIES = [
     ("channel-layer receive (channels_redis receive loop, redis-py)",
-     ("ChatConsumer.layer_receive", "RedisChannelLayer.receive")),
+     ("ChatConsumer.layer_receive", "RedisChannelLayer.receive", "RedisSingleShardConnection._do_receiving")),
     ("Channels' per-event DB cleanup (aclose_old_connections: a sync_to_async thread hop)",
      ("aclose_old_connections", "close_old_connections")),
     ("relay: deliver events (relay_events, handle_event, deliver, send_frame)",

@@ -25,7 +25,7 @@ from auth_pocketbase.verification import Unauthorized, get_verifier
 from relay_project import frame_writer
 
 from . import access, backends, frames, metrics, publishing, records, writers
-from .inbox import dispatch_in_arrival_order
+from .inbox import Inbox
 from .replies import OrderedReplies
 from .layers import user_group
 from .backends import REDIS_ERRORS
@@ -41,7 +41,14 @@ CLOSE_TOO_MANY = 4429
 CLOSE_UNAVAILABLE = 4503
 PUBLISHES_IN_FLIGHT = 64  # publishes of one connection waiting for JetStream's acks at once
 REJOIN_FIRST_WAIT_S = 0.25  # after the channel layer failed, backing off from here up to 5 s
-_cleanups: set[asyncio.Task] = set()  # releases of killed consumers, kept until done
+_cleanups: set[asyncio.Task] = set()  # clean-ups of ended consumers, kept until done
+
+
+def in_background(coro) -> None:
+    """Run `coro` (a clean-up of an ended consumer) in a task of its own, kept until done."""
+    task = asyncio.get_running_loop().create_task(coro)
+    _cleanups.add(task)
+    task.add_done_callback(_cleanups.discard)
 
 
 class Subscribed:
@@ -61,15 +68,18 @@ class ChatConsumer(AsyncWebsocketConsumer):
     user = None
 
     async def __call__(self, scope, receive, send):
-        """channels' AsyncConsumer.__call__, with the channel-layer receive made to
-        survive a Redis outage: the connection stays open (publish answers
-        `unavailable` meanwhile), the receive is retried with backoff, and the
-        connection rejoins its group when Redis is back (never daphne's 1011), and its
-        messages dispatched through inbox.py instead of channels' await_many_dispatch."""
+        """channels' AsyncConsumer.__call__, with the connection's messages dispatched
+        through inbox.py instead of channels' await_many_dispatch: frames from `receive`,
+        channel-layer messages put into the inbox by the layer (layers.py
+        `new_channel_into`) or, on a layer without it, from a receive made to survive a
+        Redis outage (the connection stays open, publish answers `unavailable` meanwhile,
+        the receive is retried with backoff and the connection rejoins its group when
+        Redis is back, never daphne's 1011)."""
         self.scope = scope
         self.subscribed: dict[str, Subscribed] = {}
         self.tasks: list[asyncio.Task] = []
         self.replies = OrderedReplies(self.send_frame, PUBLISHES_IN_FLIGHT)
+        self.inbox = Inbox()
         self.connection_id = uuid.uuid4().hex
         self.counted = self.closed = self.released = self.catch_up_due = False
         self.catch_up_delay = 0.0
@@ -77,22 +87,26 @@ class ChatConsumer(AsyncWebsocketConsumer):
         self.cursors = writers.cursors()  # this process's batch, looked up once, not per message
         self.base_send = send
         self.write_text = frame_writer.writer_for(send)
+        fed = hasattr(self.channel_layer, "new_channel_into")  # the layer puts into the inbox itself
         try:
-            self.channel_name = await self.channel_layer.new_channel()
+            if fed:
+                self.channel_name = await self.channel_layer.new_channel_into(self.inbox)
+            else:  # channels_redis' list layer (RELAY_CHANNEL_LAYER=list)
+                self.channel_name = await self.channel_layer.new_channel()
         except REDIS_ERRORS:  # the pub/sub layer subscribes here: answer, never a 500
             await receive()  # websocket.connect
             await self.accept()
             return await self.refuse(Unavailable("Redis"), CLOSE_UNAVAILABLE)
         try:
-            await dispatch_in_arrival_order([receive, self.layer_receive], self.dispatch)
+            await self.inbox.run([receive] if fed else [receive, self.layer_receive], self.dispatch)
         except StopConsumer:
             pass
         finally:
             if not self.released:  # daphne killed a consumer that was slow to stop
                 self.stop_tasks()
-                cleanup = asyncio.get_running_loop().create_task(self.release())
-                _cleanups.add(cleanup)
-                cleanup.add_done_callback(_cleanups.discard)
+                in_background(self.release())
+            if fed:  # no cancelled receive unsubscribes the channel here
+                in_background(self.close_layer_channel())
 
     async def dispatch(self, message):
         """channels' dispatch without its per-event aclose_old_connections() thread hop:
@@ -103,16 +117,18 @@ class ChatConsumer(AsyncWebsocketConsumer):
             raise ValueError(f"No handler for message type {message['type']}")
         await handler(message)
 
-    async def layer_receive(self):
-        """The next channel-layer event of this connection, waiting out Redis outages.
+    async def close_layer_channel(self):
+        """Give back the channel of `new_channel_into` (its Redis subscription)."""
+        try:
+            await self.channel_layer.close_channel(self.channel_name)
+        except REDIS_ERRORS:
+            log.warning("Redis unavailable while closing the connection's channel", extra=self.log_fields())
 
-        After an outage (or a failed gap fill) it first yields a `relay.catch_up` event:
-        the channel layer may have lost events meanwhile, and the history has them.
+    async def layer_receive(self):
+        """The next channel-layer event of this connection from `receive`, waiting out
+        Redis outages: after one it yields a `relay.catch_up` event, since the channel
+        layer may have lost events meanwhile, and the history has them.
         """
-        if self.catch_up_due:
-            self.catch_up_due = False
-            await asyncio.sleep(self.catch_up_delay)
-            return {"type": "relay.catch_up"}
         try:  # the common case, without a retry loop's cost per event
             return await self.channel_layer.receive(self.channel_name)
         except REDIS_ERRORS as exc:
@@ -379,6 +395,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
         subscribed channel: heals events the channel layer lost (Redis outage, capacity,
         expiry). Runs after an outage, and when a heartbeat (every RELAY_HEARTBEAT_SECONDS)
         finds the connection behind the history; one pipelined read."""
+        self.catch_up_due = False
         channels = list(self.subscribed)
         try:
             heads = await self.history.heads(channels)
@@ -392,9 +409,13 @@ class ChatConsumer(AsyncWebsocketConsumer):
         self.catch_up_delay = 0.0
 
     def schedule_catch_up(self):
-        """Run relay_catch_up again soon (backing off while Redis keeps failing)."""
+        """Run relay_catch_up again soon (backing off while Redis keeps failing), once
+        however often it is asked for before it runs."""
+        if self.catch_up_due:
+            return
         self.catch_up_due = True
         self.catch_up_delay = min(5.0, max(0.25, self.catch_up_delay * 2))
+        asyncio.get_running_loop().call_later(self.catch_up_delay, self.inbox.put, {"type": "relay.catch_up"})
 
     async def deliver(self, channel: str, state: "Subscribed", batch: list):
         """Send live messages of one channel in ts order and note the new position."""

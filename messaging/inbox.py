@@ -11,53 +11,71 @@ loop takes from that deque, waiting on one future when it is empty (an asyncio.Q
 would add about 3 KiB to every idle connection). The same one-at-a-time dispatch in
 fewer steps, and in the order messages arrived across sources (after a long dispatch,
 await_many_dispatch takes the sources that became ready in list order, frames first).
+
+A producer that runs on the same event loop can also `put` messages straight in,
+without a source to await (layers.py hands channel-layer messages over that way).
 """
 import asyncio
 from collections import deque
 from collections.abc import Awaitable, Callable
 
 
-async def dispatch_in_arrival_order(
-    sources: list[Callable[[], Awaitable[dict]]], dispatch: Callable[[dict], Awaitable[None]]
-) -> None:
-    """Await `dispatch(message)` for every message the `sources` return, one at a time,
-    in the order they arrived; runs until dispatch (or a source) raises.
+class Inbox:
+    """Messages (and source errors) in arrival order, dispatched one at a time by `run`."""
 
-    A source's exception (other than cancellation) is raised here, in order, like
-    await_many_dispatch does; dispatch's exceptions (StopConsumer) propagate. On the
-    way out the pumps are cancelled and awaited, so a channel-layer receive cleans up
-    its subscription as it does under await_many_dispatch.
-    """
-    loop = asyncio.get_running_loop()
-    inbox: deque = deque()  # (message, error) in arrival order; lighter than an asyncio.Queue
-    wakeup: list[asyncio.Future] = []  # the dispatching loop's, while it waits for the inbox
+    __slots__ = ("_items", "_wakeup")
 
-    def arrived(item: tuple) -> None:
-        inbox.append(item)
-        if wakeup and not wakeup[0].done():
-            wakeup[0].set_result(None)
+    def __init__(self):
+        self._items: deque = deque()  # (message, error); lighter than an asyncio.Queue
+        self._wakeup: asyncio.Future | None = None  # run()'s, while it waits for an item
 
-    async def pump(receive):
+    def put(self, message: dict) -> None:
+        """Append `message`; run() dispatches it after everything that arrived before."""
+        self._arrived((message, None))
+
+    def fail(self, error: Exception) -> None:
+        """Make run() raise `error` once everything that arrived before is dispatched."""
+        self._arrived((None, error))
+
+    def _arrived(self, item: tuple) -> None:
+        self._items.append(item)
+        if self._wakeup is not None and not self._wakeup.done():
+            self._wakeup.set_result(None)
+
+    async def run(self, sources: list[Callable[[], Awaitable[dict]]], dispatch: Callable[[dict], Awaitable[None]]) -> None:
+        """Await `dispatch(message)` for every message put here or returned by one of the
+        `sources`, one at a time, in the order they arrived; runs until dispatch (or a
+        source) raises.
+
+        A source's exception (other than cancellation) is raised here, in order, like
+        await_many_dispatch does; dispatch's exceptions (StopConsumer) propagate. On the
+        way out the pumps are cancelled and awaited, so a channel-layer receive cleans up
+        its subscription as it does under await_many_dispatch.
+        """
+        async def pump(receive):
+            try:
+                while True:
+                    self.put(await receive())
+            except Exception as exc:  # handed to the dispatching loop, which raises it
+                self.fail(exc)
+
+        loop = asyncio.get_running_loop()
+        pumps = [asyncio.create_task(pump(receive)) for receive in sources]
+        items = self._items
         try:
             while True:
-                arrived((await receive(), None))
-        except Exception as exc:  # handed to the dispatching loop, which raises it
-            arrived((None, exc))
+                if not items:
+                    self._wakeup = loop.create_future()
+                    try:
+                        await self._wakeup
+                    finally:
+                        self._wakeup = None
+                message, error = items.popleft()
+                if error is not None:
+                    raise error
+                await dispatch(message)
+        finally:
+            for task in pumps:
+                task.cancel()
+            await asyncio.gather(*pumps, return_exceptions=True)
 
-    pumps = [asyncio.create_task(pump(receive)) for receive in sources]
-    try:
-        while True:
-            if not inbox:
-                wakeup.append(loop.create_future())
-                try:
-                    await wakeup[0]
-                finally:
-                    wakeup.clear()
-            message, error = inbox.popleft()
-            if error is not None:
-                raise error
-            await dispatch(message)
-    finally:
-        for task in pumps:
-            task.cancel()
-        await asyncio.gather(*pumps, return_exceptions=True)

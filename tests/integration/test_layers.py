@@ -1,10 +1,12 @@
 """messaging.layers.RelayChannelLayer against a real Redis: group_send_many delivers to
-group members exactly what group_send does, through channels_redis' own receive path."""
+group members exactly what group_send does, through channels_redis' own receive path;
+new_channel_into puts what a channel receives straight into an inbox."""
 import asyncio
 
 import pytest
 import redis.asyncio as aioredis
 
+from messaging.inbox import Inbox
 from messaging.layers import RelayChannelLayer
 
 
@@ -67,3 +69,57 @@ async def test_group_send_many_raises_when_redis_is_unreachable():
     with pytest.raises((aioredis.ConnectionError, OSError)):
         await layer.group_send_many([("user.alice", {"type": "relay.events", "data": []})])
     await layer.flush()
+
+
+async def next_in(inbox, timeout=10):
+    """The next message put into `inbox` (run() stops after the first dispatch)."""
+    got = []
+
+    async def dispatch(message):
+        got.append(message)
+        raise asyncio.CancelledError  # out of run(), after exactly one message
+
+    with pytest.raises(asyncio.CancelledError):
+        await asyncio.wait_for(inbox.run([], dispatch), timeout)
+    return got[0]
+
+
+async def test_new_channel_into_puts_its_own_and_its_groups_messages_into_the_inbox_in_order(layers):
+    sender, receiver = layers
+    inbox = Inbox()
+    channel = await receiver.new_channel_into(inbox)
+    await receiver.group_add("user.dave", channel)
+    await sender.group_send_many([("user.dave", {"type": "relay.events", "data": [b"d1"]})])
+    await sender.send(channel, {"type": "relay.catch_up"})
+    await sender.group_send("user.dave", {"type": "relay.events", "data": [b"d2"]})
+    assert await next_in(inbox) == {"type": "relay.events", "data": [b"d1"]}
+    assert await next_in(inbox) == {"type": "relay.catch_up"}
+    assert await next_in(inbox) == {"type": "relay.events", "data": [b"d2"]}
+
+
+async def test_close_channel_unsubscribes_it_from_redis(layers, redis_server):
+    _, receiver = layers
+    client = aioredis.from_url(redis_server.url)
+    channel = await receiver.new_channel_into(Inbox())
+    assert (await client.pubsub_numsub(channel))[0][1] == 1
+    await receiver.close_channel(channel)
+    assert (await client.pubsub_numsub(channel))[0][1] == 0
+    await receiver.close_channel(channel)  # a second close does nothing
+    await client.aclose()
+
+
+async def test_a_message_the_layer_cannot_read_fails_the_inbox_in_its_place(layers, redis_server):
+    sender, receiver = layers
+    inbox = Inbox()
+    channel = await receiver.new_channel_into(inbox)
+    client = aioredis.from_url(redis_server.url)
+    await client.publish(channel, b"\xc1 not msgpack")
+    await sender.send(channel, {"type": "after"})
+
+    async def dispatch(message):
+        raise AssertionError(f"dispatched {message}")
+
+    with pytest.raises(Exception) as failure:
+        await asyncio.wait_for(inbox.run([], dispatch), 10)
+    assert not isinstance(failure.value, (AssertionError, asyncio.TimeoutError))
+    await client.aclose()

@@ -1,4 +1,4 @@
-"""messaging.inbox.dispatch_in_arrival_order: what Channels' await_many_dispatch
+"""messaging.inbox.Inbox.run: what Channels' await_many_dispatch
 promises a consumer (one dispatch at a time, arrival order across sources, errors and
 StopConsumer propagate, receives cancelled on the way out)."""
 import asyncio
@@ -6,7 +6,7 @@ import asyncio
 import pytest
 from channels.exceptions import StopConsumer
 
-from messaging.inbox import dispatch_in_arrival_order
+from messaging.inbox import Inbox
 
 
 async def test_messages_of_two_sources_are_dispatched_in_arrival_order_one_at_a_time():
@@ -24,7 +24,7 @@ async def test_messages_of_two_sources_are_dispatched_in_arrival_order_one_at_a_
         if message == "stop":
             raise StopConsumer
 
-    loop = asyncio.create_task(dispatch_in_arrival_order([frames.get, events.get], dispatch))
+    loop = asyncio.create_task(Inbox().run([frames.get, events.get], dispatch))
     frames.put_nowait("f1")
     while running != ["f1"]:
         await asyncio.sleep(0)
@@ -56,7 +56,7 @@ async def test_a_failing_source_raises_after_what_arrived_before_it():
 
     events.put_nowait("e1")
     with pytest.raises(ConnectionError, match="receive failed"):
-        await dispatch_in_arrival_order([frames, take_event], dispatch)
+        await Inbox().run([frames, take_event], dispatch)
     assert dispatched == ["e1"]
 
 
@@ -80,5 +80,43 @@ async def test_receives_still_waiting_are_cancelled_when_dispatch_stops():
         raise StopConsumer
 
     with pytest.raises(StopConsumer):
-        await dispatch_in_arrival_order([one_frame, waits_forever], dispatch)
+        await Inbox().run([one_frame, waits_forever], dispatch)
     assert cancelled == ["layer receive"]
+
+
+async def test_messages_put_straight_in_keep_their_place_among_those_of_sources():
+    frames = asyncio.Queue()
+    inbox = Inbox()
+    dispatched = []
+
+    async def dispatch(message):
+        dispatched.append(message)
+        if message == "stop":
+            raise StopConsumer
+
+    loop = asyncio.create_task(inbox.run([frames.get], dispatch))
+    for message in ["f1", "e1", "e2", "f2", "e3", "stop"]:
+        if message.startswith("e"):
+            inbox.put(message)  # as the channel layer does, from its own receive loop
+        else:
+            frames.put_nowait(message)
+            for _ in range(3):  # let the pump take it, so arrival order is the order of puts
+                await asyncio.sleep(0)
+    with pytest.raises(StopConsumer):
+        await loop
+    assert dispatched == ["f1", "e1", "e2", "f2", "e3", "stop"]
+
+
+async def test_a_failure_put_in_is_raised_after_what_arrived_before_it():
+    inbox = Inbox()
+    dispatched = []
+
+    async def dispatch(message):
+        dispatched.append(message)
+
+    inbox.put("e1")
+    inbox.fail(ValueError("unreadable"))
+    inbox.put("e2")
+    with pytest.raises(ValueError, match="unreadable"):
+        await inbox.run([], dispatch)
+    assert dispatched == ["e1"]
