@@ -104,7 +104,9 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 # hold the group's connections in one PUBLISH, with no per-message polling; events it
 # drops while a process reconnects are caught up from the history (consumers.py).
 # messaging.layers.RelayChannelLayer is that layer plus a pipelined group_send_many
-# for the workers' batches.
+# for the workers' batches. It speaks RESP2: under redis-py's default RESP3 every
+# pub/sub message is a push that redis-py formats into a debug log string, logged or
+# not (measured in docs/performance.md).
 # RELAY_CHANNEL_LAYER=list selects channels_redis' list-based RedisChannelLayer instead.
 if env.str("RELAY_CHANNEL_LAYER", default="pubsub") == "list":
     CHANNEL_LAYERS = {
@@ -115,7 +117,7 @@ if env.str("RELAY_CHANNEL_LAYER", default="pubsub") == "list":
     }
 else:
     CHANNEL_LAYERS = {
-        "default": {"BACKEND": "messaging.layers.RelayChannelLayer", "CONFIG": {"hosts": [REDIS_URL]}},
+        "default": {"BACKEND": "messaging.layers.RelayChannelLayer", "CONFIG": {"hosts": [{"address": REDIS_URL, "protocol": 2}]}},
     }
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
