@@ -13,14 +13,23 @@ A consumer reading through `receive` gets each message from channels_redis'
 per-channel asyncio.Queue through a task of its own that waits on it (and a proxy
 coroutine per call); `new_channel_into` hands each message to the consumer's inbox
 (inbox.py) from the layer's receive loop instead, in the same order, one task step per
-message fewer (docs/performance.md).
+message fewer. That receive loop takes each message through redis-py's get_message
+(a timeout, a retry wrapper and a parse for each); after each one it now also hands
+over the messages hiredis has already read from the socket (`_DrainingShard`), such as
+the rest of a worker's batch that arrived in the same read (docs/performance.md).
 
-It reaches into channels_redis' per-loop layer (`_get_layer`, `_get_shard`,
-`_get_group_channel_name`, `channels`) and its shard connection (`_lock`,
-`_ensure_redis`, `_redis`, `unsubscribe`), as of channels-redis 4.3.0 (pinned);
+It reaches into channels_redis' per-loop layer (`_get_layer`, `_layers`, `_shards`,
+`_get_shard`, `_get_group_channel_name`, `channels`), its shard connection (`_lock`,
+`_ensure_redis`, `_redis`, `_pubsub`, `_do_receiving`, `_receive_message`,
+`unsubscribe`) and redis-py's hiredis parser (`_parser._reader`, NOT_ENOUGH_DATA), as of
+channels-redis 4.3.0, redis 8.1.0 and hiredis 3.5.0 (pinned);
 tests/integration/test_layers.py fails if an upgrade changes them.
 """
-from channels_redis.pubsub import RedisPubSubChannelLayer
+import asyncio
+import logging
+
+from channels_redis.pubsub import RedisPubSubChannelLayer, RedisSingleShardConnection
+from redis._parsers.hiredis import NOT_ENOUGH_DATA
 
 from .inbox import Inbox
 
@@ -49,9 +58,60 @@ class _IntoInbox:
         self.inbox.put(message)
 
 
+log = logging.getLogger(__name__)
+
+
+class _DrainingShard(RedisSingleShardConnection):
+    """channels_redis' shard connection whose receive loop, after each message it waited
+    for, hands over the messages already read from the socket too."""
+
+    async def _do_receiving(self):
+        """channels_redis' receive loop (same waiting, same error handling), plus `_drain`."""
+        while True:
+            try:
+                if self._pubsub and self._pubsub.subscribed:
+                    self._receive_message(await self._pubsub.get_message(ignore_subscribe_messages=True, timeout=0.1))
+                    await self._drain()
+                else:
+                    await asyncio.sleep(0.1)
+            except (asyncio.CancelledError, asyncio.TimeoutError, GeneratorExit):
+                raise
+            except BaseException:
+                log.exception("Unexpected exception in receive task")
+                await asyncio.sleep(1)
+
+    async def _drain(self):
+        """Hand over every reply hiredis has already parsed from what was read, without
+        waiting on the socket: a published message directly, anything else (subscribe
+        and unsubscribe confirmations) through redis-py's handle_message, which keeps the
+        PubSub's state as get_message would. Does nothing without hiredis' parser. Raises
+        an error reply, as redis-py's read would."""
+        reader = getattr(getattr(self._pubsub.connection, "_parser", None), "_reader", None)
+        if reader is None:
+            return
+        while True:
+            response = reader.gets()
+            if response is NOT_ENOUGH_DATA or response is False:
+                return
+            if type(response) is list and len(response) == 3 and response[0] == b"message":
+                self._receive_message({"channel": response[1], "data": response[2]})
+            elif isinstance(response, Exception):
+                raise response
+            else:
+                self._receive_message(await self._pubsub.handle_message(response, ignore_subscribe_messages=True))
+
+
 class RelayChannelLayer(RedisPubSubChannelLayer):
     """RedisPubSubChannelLayer (same CONFIG) with a pipelined multi-group send and
     channels whose messages go straight into an inbox."""
+
+    def _get_layer(self):
+        """channels_redis' per-loop layer, whose shard connections drain (`_DrainingShard`)."""
+        created = asyncio.get_running_loop() not in self._layers
+        layer = super()._get_layer()
+        if created:
+            layer._shards = [_DrainingShard(shard.host, layer) for shard in layer._shards]
+        return layer
 
     async def new_channel_into(self, inbox: Inbox, prefix: str = "specific.") -> str:
         """`new_channel(prefix)`, whose messages (its own and its groups') are put into

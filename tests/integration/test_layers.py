@@ -5,6 +5,7 @@ import asyncio
 
 import pytest
 import redis.asyncio as aioredis
+from django.conf import settings
 
 from messaging.inbox import Inbox
 from messaging.layers import RelayChannelLayer
@@ -13,8 +14,12 @@ from messaging.layers import RelayChannelLayer
 @pytest.fixture
 async def layers(redis_server):
     """A sending layer (a worker) and a receiving one (a daphne process), separate
-    instances like separate processes, on the session Redis."""
-    sender, receiver = RelayChannelLayer(hosts=[redis_server.url]), RelayChannelLayer(hosts=[redis_server.url])
+    instances like separate processes, on the session Redis, configured as settings.py
+    configures them (RESP2)."""
+    hosts = settings.CHANNEL_LAYERS["default"]["CONFIG"]["hosts"]
+    assert hosts[0]["protocol"] == 2
+    hosts = [{**hosts[0], "address": redis_server.url}]
+    sender, receiver = RelayChannelLayer(hosts=hosts), RelayChannelLayer(hosts=hosts)
     yield sender, receiver
     await sender.flush()
     await receiver.flush()
@@ -123,3 +128,41 @@ async def test_a_message_the_layer_cannot_read_fails_the_inbox_in_its_place(laye
         await asyncio.wait_for(inbox.run([], dispatch), 10)
     assert not isinstance(failure.value, (AssertionError, asyncio.TimeoutError))
     await client.aclose()
+
+
+async def test_a_batch_read_at_once_is_handed_over_without_a_get_message_per_message(layers, redis_server):
+    """The receive loop drains what hiredis already read (layers._DrainingShard); fails
+    when an upgrade of redis-py or channels_redis makes the drain find nothing."""
+    sender, receiver = layers
+    inbox = Inbox()
+    channel = await receiver.new_channel_into(inbox)
+    await receiver.group_add("user.erin", channel)
+    pubsub = receiver._get_layer()._get_shard(channel)._pubsub
+    calls = []
+    get_message = pubsub.get_message
+
+    async def counted(**kwargs):
+        calls.append(1)
+        return await get_message(**kwargs)
+
+    pubsub.get_message = counted
+    await sender.group_send_many([("user.erin", {"type": "relay.events", "data": [b"%d" % i]}) for i in range(200)])
+    got = [await next_in(inbox) for _ in range(200)]
+    assert got == [{"type": "relay.events", "data": [b"%d" % i]} for i in range(200)]
+    assert len(calls) < 100, f"{len(calls)} get_message calls for 200 messages"
+
+
+async def test_an_unsubscribe_confirmed_amid_messages_keeps_redis_py_state(layers):
+    sender, receiver = layers
+    inbox = Inbox()
+    channel = await receiver.new_channel_into(inbox)
+    other = await receiver.new_channel_into(Inbox())
+    await receiver.group_add("user.frank", channel)
+    batch = [("user.frank", {"type": "relay.events", "data": [b"%d" % i]}) for i in range(100)]
+    await sender.group_send_many(batch)
+    await receiver.close_channel(other)  # its confirmation arrives behind the batch
+    await sender.group_send_many(batch)
+    got = [await next_in(inbox) for _ in range(200)]
+    assert got == [message for _, message in batch] * 2
+    pubsub = receiver._get_layer()._get_shard(other)._pubsub
+    assert other.encode() not in pubsub.channels and not pubsub.pending_unsubscribe_channels
