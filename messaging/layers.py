@@ -33,6 +33,8 @@ from redis._parsers.hiredis import NOT_ENOUGH_DATA
 
 from .inbox import Inbox
 
+log = logging.getLogger(__name__)
+
 
 def user_group(userid: str) -> str:
     """The channel-layer group of all connections of a user (PROTOCOL.md "Wiring"):
@@ -56,9 +58,6 @@ class _IntoInbox:
         except Exception as exc:  # the consumer fails, as a failing receive() would make it
             return self.inbox.fail(exc)
         self.inbox.put(message)
-
-
-log = logging.getLogger(__name__)
 
 
 class _DrainingShard(RedisSingleShardConnection):
