@@ -42,7 +42,9 @@ class Inbox:
         if self._wakeup is not None and not self._wakeup.done():
             self._wakeup.set_result(None)
 
-    async def run(self, sources: list[Callable[[], Awaitable[dict]]], dispatch: Callable[[dict], Awaitable[None]]) -> None:
+    async def run(
+        self, sources: list[Callable[[], Awaitable[dict]]], dispatch: Callable[[dict], Awaitable[None]]
+    ) -> None:
         """Await `dispatch(message)` for every message put here or returned by one of the
         `sources`, one at a time, in the order they arrived; runs until dispatch (or a
         source) raises.
@@ -78,4 +80,3 @@ class Inbox:
             for task in pumps:
                 task.cancel()
             await asyncio.gather(*pumps, return_exceptions=True)
-
