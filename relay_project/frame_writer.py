@@ -14,13 +14,14 @@ sent in fragments, permessage-deflate, autobahn's timing tracking or automatic
 fragmentation, a payload over autobahn's limit) takes the normal path, so its
 behaviour (errors included) stays autobahn's and daphne's. Reads autobahn's protocol
 fields as of autobahn 26.10.2 and daphne 4.2.3 (both pinned);
-tests/unit/test_frame_writer.py compares the bytes with autobahn's own.
+tests/unit/test_frame_writer.py compares the bytes with autobahn's own. It recognises
+daphne's send by name rather than importing daphne.server, whose import installs
+Twisted's reactor on a new event loop in any process that imports this one.
 """
 from collections.abc import Callable
 from functools import partial
 
 from autobahn.websocket.protocol import WebSocketProtocol
-from daphne.server import Server
 
 OPEN = WebSocketProtocol.STATE_OPEN
 GROUND = WebSocketProtocol.SEND_STATE_GROUND
@@ -44,7 +45,9 @@ def writer_for(send) -> Callable[[bytes], bool] | None:
 
     The function takes the payload (UTF-8 bytes) and returns True when it wrote the frame,
     False when the caller must send it the normal way (see the module docstring)."""
-    if not (isinstance(send, partial) and getattr(send.func, "__func__", None) is Server.handle_reply
+    handle_reply = getattr(send, "func", None)
+    if not (isinstance(send, partial) and getattr(handle_reply, "__module__", None) == "daphne.server"
+            and getattr(handle_reply, "__qualname__", None) == "Server.handle_reply"
             and len(send.args) == 1 and isinstance(send.args[0], WebSocketProtocol)):
         return None
     protocol = send.args[0]
