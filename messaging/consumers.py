@@ -13,6 +13,7 @@ import time
 import uuid
 
 import orjson
+from autobahn.exception import Disconnected
 from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
 from channels.layers import get_channel_layer
@@ -179,7 +180,10 @@ class ChatConsumer(AsyncWebsocketConsumer):
         if self.closed:
             return
         self.closed = True
-        await self.send_frame(frames.error_frame(error))
+        try:
+            await self.send_frame(frames.error_frame(error))
+        except StopConsumer:
+            return  # already closing: daphne's websocket.disconnect follows
         await self.close(close_code)
 
     async def disconnect(self, code):
@@ -224,7 +228,9 @@ class ChatConsumer(AsyncWebsocketConsumer):
     async def send_frame(self, frame: dict):
         """Send `frame` (a dict) as one JSON text frame, written straight to daphne's
         connection when frame_writer.py can, else through channels' send; an unencodable
-        frame becomes a `bad_frame` error frame instead (never daphne's 1011).
+        frame becomes a `bad_frame` error frame instead (never daphne's 1011). Raises
+        StopConsumer when the connection is already closing (the client sent its Close
+        frame, or the relay refused it), which ends the consumer.
         """
         try:
             data = orjson.dumps(frame)
@@ -232,7 +238,10 @@ class ChatConsumer(AsyncWebsocketConsumer):
             log.exception("unencodable frame of type %s", frame.get("type"), extra=self.log_fields())
             data = orjson.dumps(frames.error_frame(RelayError("bad_frame", "The frame could not be answered.")))
         if self.write_text is None or not self.write_text(data):
-            await self.send(text_data=data.decode())
+            try:
+                await self.send(text_data=data.decode())
+            except Disconnected:  # autobahn: closing, no frame can reach the client any more
+                raise StopConsumer from None  # end quietly, not as daphne's "Exception inside application"
 
     # Client frames --------------------------------------------------------------
 
@@ -254,6 +263,8 @@ class ChatConsumer(AsyncWebsocketConsumer):
                 return await self.on_publish(command)  # its ack is deferred, in frame order
             await self.replies.drain()  # every other reply goes after the acks still deferred
             await getattr(self, f"on_{command.type}")(command)
+        except StopConsumer:  # the connection is closing (send_frame)
+            raise
         except Exception as exc:  # never let a client frame end in daphne's 1011
             await self.replies.drain()
             if isinstance(exc, RelayError) and exc.code == "too_large":

@@ -1,0 +1,49 @@
+"""A reply that meets a connection already closing (the client's Close frame came in
+the same read as its ping, or the relay refused the connection): autobahn raises
+Disconnected; the consumer ends quietly instead of as daphne's "Exception inside
+application" (found by an attack on a running relay)."""
+import logging
+
+import pytest
+from autobahn.exception import Disconnected
+from channels.exceptions import StopConsumer
+
+from messaging.consumers import ChatConsumer
+from messaging.errors import RelayError
+from messaging.replies import OrderedReplies
+
+
+def closing_consumer() -> ChatConsumer:
+    """A consumer whose connection is closing: every send raises autobahn's Disconnected."""
+    async def send(message):
+        raise Disconnected("Attempt to send on a closed protocol")
+
+    consumer = ChatConsumer()
+    consumer.base_send, consumer.write_text = send, None
+    consumer.user, consumer.closed, consumer.connection_id = object(), False, "c1"
+    consumer.replies = OrderedReplies(consumer.send_frame, 4)
+    return consumer
+
+
+async def test_a_frame_sent_on_a_closing_connection_ends_the_consumer():
+    with pytest.raises(StopConsumer):
+        await closing_consumer().send_frame({"type": "pong"})
+
+
+async def test_a_ping_answered_on_a_closing_connection_ends_it_without_an_error_log(caplog):
+    consumer = closing_consumer()
+    with caplog.at_level(logging.DEBUG, logger="messaging"), pytest.raises(StopConsumer):
+        await consumer.receive(text_data='{"type": "ping", "ref": 1}')
+    assert [r for r in caplog.records if r.levelno >= logging.WARNING] == []
+
+
+async def test_a_refusal_on_a_closing_connection_returns_quietly():
+    consumer = closing_consumer()
+    closed = []
+
+    async def close(code=None):
+        closed.append(code)
+
+    consumer.close = close
+    await consumer.refuse(RelayError("unauthorized", "The token has expired."), 4401)
+    assert closed == [] and consumer.closed  # no second close; daphne's disconnect follows
