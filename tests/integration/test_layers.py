@@ -2,11 +2,14 @@
 group members exactly what group_send does, through channels_redis' own receive path;
 new_channel_into puts what a channel receives straight into an inbox."""
 import asyncio
+import contextlib
+import logging
 
 import pytest
 import redis.asyncio as aioredis
 from django.conf import settings
 
+from localservers import RedisServer
 from messaging.inbox import Inbox
 from messaging.layers import RelayChannelLayer
 
@@ -166,3 +169,41 @@ async def test_an_unsubscribe_confirmed_amid_messages_keeps_redis_py_state(layer
     assert got == [message for _, message in batch] * 2
     pubsub = receiver._get_layer()._get_shard(other)._pubsub
     assert other.encode() not in pubsub.channels and not pubsub.pending_unsubscribe_channels
+
+
+async def test_channels_and_groups_closed_while_redis_is_down_are_not_subscribed_again(tmp_path, caplog):
+    """Connections that close while Redis is down cannot unsubscribe; redis-py would
+    subscribe their channels again when it reconnects, for the life of the process
+    (found by an attack). The layer forgets them; the kept channel comes back. The
+    receive loop reports the outage as warnings, not as errors with tracebacks."""
+    own = RedisServer(tmp_path).start()
+    layer = RelayChannelLayer(hosts=[{"address": own.url, "protocol": 2}])
+    client = aioredis.from_url(own.url)
+    try:
+        kept = await layer.new_channel_into(Inbox())
+        closed = [await layer.new_channel_into(Inbox()) for _ in range(3)]
+        for channel in closed:
+            await layer.group_add("user.gone", channel)
+        own.stop()
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + 30
+        while not [r for r in caplog.records if r.name == "messaging.layers"]:  # the receive loop saw it
+            assert loop.time() < deadline, "the receive loop did not notice the outage"
+            await asyncio.sleep(0.05)
+        for channel in closed:  # as consumers.release does, giving up on Redis errors
+            with contextlib.suppress(aioredis.ConnectionError, OSError):
+                await layer.group_discard("user.gone", channel)
+            with contextlib.suppress(aioredis.ConnectionError, OSError):
+                await layer.close_channel(channel)
+        own.start()
+        deadline = loop.time() + 30
+        while (await client.pubsub_numsub(kept))[0][1] == 0:  # the receive loop reconnected
+            assert loop.time() < deadline, "the kept channel was not subscribed again"
+            await asyncio.sleep(0.1)
+        subscribed = {name.decode() for name in await client.pubsub_channels()}
+        assert subscribed == {kept}
+        assert [r.getMessage() for r in caplog.records if r.name == "messaging.layers" and r.levelno >= logging.ERROR] == []
+    finally:
+        await layer.flush()
+        await client.aclose()
+        own.stop()
