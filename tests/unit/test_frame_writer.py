@@ -54,7 +54,6 @@ def test_the_writer_writes_autobahns_frame_to_daphnes_connection(length):
     {"send_state": Autobahn.SEND_STATE_INSIDE_MESSAGE},  # a fragmented message under way
     {"_perMessageCompress": object()},  # permessage-deflate negotiated
     {"autoFragmentSize": 64},
-    {"maxMessagePayloadSize": 3},
 ])
 def test_anything_but_a_plain_open_connection_is_left_to_autobahn(change):
     protocol, transport = open_connection()
@@ -80,3 +79,13 @@ def test_a_server_that_masks_its_frames_gets_no_writer():
     protocol, _ = open_connection()
     protocol.maskServerFrames = True
     assert frame_writer.writer_for(daphne_send(protocol)) is None
+
+
+def test_a_frame_over_the_limit_for_client_messages_is_still_written():
+    """daphne's --websocket-max-message-size is for what clients send; autobahn held the
+    relay's own frames to it too, and a valid 17 MB history page got `unavailable`."""
+    protocol, transport = open_connection()
+    protocol.maxMessagePayloadSize = 1000
+    write_text = frame_writer.writer_for(daphne_send(protocol))
+    assert write_text(b"h" * 70000) is True
+    assert transport.value() == frame_writer.text_frame(b"h" * 70000)
