@@ -5,7 +5,7 @@ import uuid
 
 import pytest
 
-from .wsclient import Client
+from .wsclient import subscribed_readers
 
 pytestmark = [pytest.mark.e2e]
 
@@ -18,10 +18,7 @@ def relay_env():
 async def test_live_delivery_and_group_notices_through_the_list_layer(relay, pb_user):
     alice, bob = pb_user("Alice"), pb_user("Bob")
     channel = f"list-{uuid.uuid4().hex[:8]}"
-    readers = [await Client.open(relay.ws_url, alice.token) for _ in range(2)]
-    for reader in readers:
-        await reader.request({"type": "subscribe", "channel": channel})
-    publisher = await Client.open(relay.ws_url, bob.token)
+    readers, publisher = await subscribed_readers(relay.ws_url, alice.token, bob.token, channel)
     sent = [(await publisher.request({"type": "publish", "channel": channel, "text": f"m{i}"}))["message"]
             for i in range(50)]
     for reader in readers:

@@ -7,7 +7,7 @@ import pytest
 
 from messaging.events import QUEUE_GROUP, STREAM
 
-from .wsclient import Client
+from .wsclient import Client, subscribed_readers
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -39,10 +39,7 @@ async def wait_for_no_pending_acks(nats_url, timeout=60.0):
 async def test_worker_killed_mid_stream_loses_nothing_doubles_nothing(relay, pb_user, nats_server):
     alice, bob = pb_user("Alice"), pb_user("Bob")
     channel = f"kill-{uuid.uuid4().hex[:8]}"
-    readers = [await Client.open(relay.ws_url, alice.token) for _ in range(2)]
-    for r in readers:
-        await r.request({"type": "subscribe", "channel": channel})
-    b = await Client.open(relay.ws_url, bob.token)
+    readers, b = await subscribed_readers(relay.ws_url, alice.token, bob.token, channel)
     victim = relay.running_workers[0]
     sent = []
     for i in range(500):

@@ -86,3 +86,13 @@ class Client:
 
     async def close(self):
         await self.ws.close()
+
+
+async def subscribed_readers(ws_url: str, reader_token: str, publisher_token: str, channel: str,
+                             readers: int = 2) -> tuple[list[Client], Client]:
+    """`readers` connections of one user subscribed to `channel`, and a publisher's
+    connection (another user): ([reader, ...], publisher)."""
+    opened = [await Client.open(ws_url, reader_token) for _ in range(readers)]
+    for reader in opened:
+        await reader.request({"type": "subscribe", "channel": channel})
+    return opened, await Client.open(ws_url, publisher_token)
