@@ -45,10 +45,9 @@ async def start_publish(user, channel: str, text: str, client_id: str | None) ->
     Returns (message, created, acked): `acked`, an asyncio task, completes once
     JetStream acked every event of the fan-out, and only then may the message be
     acknowledged to its sender (PROTOCOL.md guarantees 1 and 6); it raises Unavailable
-    otherwise. Messages started one after the other get increasing ts and reach NATS in
-    that order. Raises
-    RelayError: forbidden, rate_limited (with retry_after seconds), unavailable (Redis
-    or NATS down).
+    otherwise. Messages started one after the other get increasing ts (Unix ns) and
+    reach NATS in that order. Raises RelayError: forbidden, rate_limited (with
+    retry_after seconds), unavailable (Redis or NATS down).
     """
     await access.check_publish(channel, user.id)
     be = backends.get()

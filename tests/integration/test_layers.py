@@ -79,17 +79,18 @@ async def test_group_send_many_raises_when_redis_is_unreachable():
     await layer.flush()
 
 
+class _Dispatched(Exception):
+    """Ends Inbox.run after one dispatch, carrying the message."""
+
+
 async def next_in(inbox, timeout=10):
     """The next message put into `inbox` (run() stops after the first dispatch)."""
-    got = []
-
     async def dispatch(message):
-        got.append(message)
-        raise asyncio.CancelledError  # out of run(), after exactly one message
+        raise _Dispatched(message)
 
-    with pytest.raises(asyncio.CancelledError):
+    with pytest.raises(_Dispatched) as dispatched:
         await asyncio.wait_for(inbox.run([], dispatch), timeout)
-    return got[0]
+    return dispatched.value.args[0]
 
 
 async def test_new_channel_into_puts_its_own_and_its_groups_messages_into_the_inbox_in_order(layers):
