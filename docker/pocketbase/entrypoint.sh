@@ -3,6 +3,6 @@
 # set (from .env), then runs the command (pocketbase serve).
 set -eu
 if [ -n "${PB_SUPERUSER_EMAIL:-}" ] && [ -n "${PB_SUPERUSER_PASSWORD:-}" ]; then
-    pocketbase superuser upsert "$PB_SUPERUSER_EMAIL" "$PB_SUPERUSER_PASSWORD" --dir /pb_data
+    pocketbase superuser upsert --dir /pb_data -- "$PB_SUPERUSER_EMAIL" "$PB_SUPERUSER_PASSWORD"
 fi
 exec "$@"

@@ -39,7 +39,53 @@ _DIGITS_RE = re.compile(r"[0-9]+")
 
 
 class _Parser(argparse.ArgumentParser):
+    """argparse with two changes: errors exit 1, and an option's values may begin with
+    "-" (a password "-x1", a text "-hi", a channel "-general"), which argparse alone
+    takes for unknown options. Options taking values are added with `add_valued`."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._value_counts: dict[str, int] = {}  # option string -> how many values follow it
+        self._shielded: dict[str, str] = {}  # placeholder -> the value it stands for
+
+    def add_valued(self, name: str, nargs: int = 1, type: Callable[[str], Any] = str, **kwargs) -> None:
+        """add_argument for an option taking `nargs` values, converted by `type`."""
+        self._value_counts[name] = nargs
+        self.add_argument(name, nargs=None if nargs == 1 else nargs, type=self._unshielded(type), **kwargs)
+
+    def _unshielded(self, convert: Callable[[str], Any]) -> Callable[[str], Any]:
+        def wrapped(value: str) -> Any:
+            return convert(self._shielded.get(value, value))
+        wrapped.__name__ = getattr(convert, "__name__", "value")  # argparse names it in errors
+        return wrapped
+
+    def parse_args(self, args=None, namespace=None):  # type: ignore[override]
+        """argparse's parse_args, with the values that follow a valued option shielded:
+        a value beginning with "-" goes through as a placeholder its type restores."""
+        argv = list(sys.argv[1:] if args is None else args)
+        self._shielded = {}
+        i = 0
+        while i < len(argv):
+            count = self._values_after(argv[i])
+            for j in range(i + 1, min(len(argv), i + 1 + count)):
+                if argv[j].startswith("-"):
+                    placeholder = f"\0{len(self._shielded)}"
+                    self._shielded[placeholder] = argv[j]
+                    argv[j] = placeholder
+            i += 1 + count
+        return super().parse_args(argv, namespace)
+
+    def _values_after(self, token: str) -> int:
+        """How many values follow `token`: its option's count, also when abbreviated
+        (--pass for --password) as argparse allows; 0 for anything else."""
+        if token in self._value_counts:
+            return self._value_counts[token]
+        named = [n for n in self._value_counts if token.startswith("--") and len(token) > 2 and n.startswith(token)]
+        return self._value_counts[named[0]] if len(named) == 1 else 0
+
     def error(self, message: str) -> None:  # exit 1, not argparse's 2 (2 means timeout here)
+        for placeholder, value in self._shielded.items():
+            message = message.replace(repr(placeholder), repr(value)).replace(placeholder, value)
         self.print_usage(sys.stderr)
         self.exit(1, f"error: {message}\n")
 
@@ -86,22 +132,22 @@ scripted (any of --subscribe, --send, --wait-for):
 exit codes: 0 done, 1 error, 2 --timeout reached while still waiting.
 stdout: what the relay sent (human lines or --json); stderr: the client's own notes.""",
     )
-    parser.add_argument("--url", default=os.environ.get("RELAY_URL") or DEFAULT_RELAY_URL,
-                        help="the relay's base URL; the WebSocket is ws(s)://HOST/ws/ "
-                             "(default: $RELAY_URL or %(default)s)")
-    parser.add_argument("--pocketbase", default=os.environ.get("POCKETBASE_URL") or DEFAULT_POCKETBASE_URL,
-                        help="PocketBase base URL (default: $POCKETBASE_URL or %(default)s)")
-    parser.add_argument("--email", help="PocketBase user to log in as (asked for when missing)")
-    parser.add_argument("--password", help="the user's password (asked for, hidden, when missing)")
-    parser.add_argument("--token", help="use this PocketBase auth token instead of logging in")
-    parser.add_argument("--subscribe", metavar="CHANNEL", action="append", default=[], type=_channel_type,
-                        help="subscribe to CHANNEL and print its messages (repeatable)")
-    parser.add_argument("--send", metavar=("CHANNEL", "TEXT"), nargs=2, action="append", default=[],
-                        help="publish TEXT to CHANNEL (after any --subscribe), waiting for each ack (repeatable)")
-    parser.add_argument("--wait-for", metavar="N", type=_count_type,
-                        help="exit 0 once N messages (live or history) have been printed in total")
-    parser.add_argument("--timeout", metavar="S", type=_seconds_type,
-                        help="give up after S seconds with exit code 2")
+    parser.add_valued("--url", default=os.environ.get("RELAY_URL") or DEFAULT_RELAY_URL,
+                      help="the relay's base URL; the WebSocket is ws(s)://HOST/ws/ "
+                           "(default: $RELAY_URL or %(default)s)")
+    parser.add_valued("--pocketbase", default=os.environ.get("POCKETBASE_URL") or DEFAULT_POCKETBASE_URL,
+                      help="PocketBase base URL (default: $POCKETBASE_URL or %(default)s)")
+    parser.add_valued("--email", help="PocketBase user to log in as (asked for when missing)")
+    parser.add_valued("--password", help="the user's password (asked for, hidden, when missing)")
+    parser.add_valued("--token", help="use this PocketBase auth token instead of logging in")
+    parser.add_valued("--subscribe", metavar="CHANNEL", action="append", default=[], type=_channel_type,
+                      help="subscribe to CHANNEL and print its messages (repeatable)")
+    parser.add_valued("--send", 2, metavar=("CHANNEL", "TEXT"), action="append", default=[],
+                      help="publish TEXT to CHANNEL (after any --subscribe), waiting for each ack (repeatable)")
+    parser.add_valued("--wait-for", metavar="N", type=_count_type,
+                      help="exit 0 once N messages (live or history) have been printed in total")
+    parser.add_valued("--timeout", metavar="S", type=_seconds_type,
+                      help="give up after S seconds with exit code 2")
     parser.add_argument("--json", action="store_true",
                         help="print every received frame as one JSON line (no dedupe) instead of human lines")
     return parser

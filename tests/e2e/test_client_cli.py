@@ -14,8 +14,18 @@ def client_cmd(relay, pocketbase_server, user, *args):
             "--email", user.email, "--password", user.password, *args]
 
 
+def next_frame(client: subprocess.Popen) -> dict:
+    """The next frame a running `--json` client printed; fails with its stderr when it ended first."""
+    line = client.stdout.readline()
+    if not line:
+        client.wait(timeout=60)
+        pytest.fail(f"the client ended (exit code {client.returncode}) before printing a frame: {client.stderr.read()}")
+    return json.loads(line)
+
+
 def test_seed_scenario_with_the_terminal_client(relay, pocketbase_server, pb_user):
-    alice, bob = pb_user("Alice"), pb_user("Bob")
+    # a password beginning with "-" (as generated ones may) is a value, not an option
+    alice, bob = pb_user("Alice", password=f"-{uuid.uuid4().hex}"), pb_user("Bob")
     channel = f"cli-{uuid.uuid4().hex[:8]}"
     sent = subprocess.run(client_cmd(relay, pocketbase_server, bob, "--send", channel, "hello alice"),
                           capture_output=True, text=True, timeout=60)
@@ -25,9 +35,9 @@ def test_seed_scenario_with_the_terminal_client(relay, pocketbase_server, pb_use
         client_cmd(relay, pocketbase_server, alice, "--subscribe", channel, "--wait-for", "2", "--timeout", "60", "--json"),
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )
-    first = json.loads(listener.stdout.readline())  # welcome
+    first = next_frame(listener)  # welcome
     assert first["type"] == "welcome" and first["userid"] == alice.id
-    subscribed = json.loads(listener.stdout.readline())
+    subscribed = next_frame(listener)
     assert subscribed["type"] == "subscribed" and [m["text"] for m in subscribed["messages"]] == ["hello alice"]
 
     live = subprocess.run(client_cmd(relay, pocketbase_server, bob, "--send", channel, "are you there?"),
