@@ -25,7 +25,7 @@ from auth_pocketbase.client import PocketBaseUnavailable
 from auth_pocketbase.verification import Unauthorized, get_verifier
 from relay_project import frame_writer
 
-from . import access, backends, frames, metrics, publishing, records, writers
+from . import access, backends, frames, heartbeats, metrics, publishing, records, writers
 from .inbox import Inbox
 from .replies import OrderedReplies
 from .layers import user_group
@@ -208,6 +208,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
         if self.counted:
             metrics.CONNECTIONS.dec()
         writers.liveness().discard((self.user.id, self.connection_id))
+        heartbeats.behind_checks().discard(self.connection_id)
         try:
             await self.cursors.flush()
             await self.channel_layer.group_discard(user_group(self.user.id), self.channel_name)
@@ -405,7 +406,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
         """Deliver whatever the history holds beyond what this connection sent, for every
         subscribed channel: heals events the channel layer lost (Redis outage, capacity,
         expiry). Runs after an outage, and when a heartbeat (every RELAY_HEARTBEAT_SECONDS)
-        finds the connection behind the history; one pipelined read."""
+        finds the connection behind the history (heartbeats.py); one pipelined read."""
         self.catch_up_due = False
         channels = list(self.subscribed)
         try:
@@ -494,16 +495,8 @@ class ChatConsumer(AsyncWebsocketConsumer):
             if time.monotonic() - last_heartbeat >= settings.RELAY_HEARTBEAT_SECONDS:
                 last_heartbeat = time.monotonic()
                 writers.liveness().note((self.user.id, self.connection_id), True)
+                heartbeats.behind_checks().note(self.connection_id, self)  # relay_catch_up if behind
                 try:
                     await self.channel_layer.group_add(user_group(self.user.id), self.channel_name)
-                    if await self.behind():
-                        await self.channel_layer.send(self.channel_name, {"type": "relay.catch_up"})
                 except REDIS_ERRORS:
                     log.warning("Redis unavailable during the heartbeat", extra=self.log_fields())
-
-    async def behind(self) -> bool:
-        """Whether the history holds messages of a subscribed channel beyond the last
-        ts this connection sent (one pipelined read; relay_catch_up delivers them)."""
-        channels = list(self.subscribed)
-        heads = await self.history.heads(channels)
-        return any(head > self.subscribed[c].last for c, head in zip(channels, heads) if c in self.subscribed)
