@@ -68,22 +68,37 @@ class _DrainingShard(RedisSingleShardConnection):
 
     async def _do_receiving(self):
         """channels_redis' receive loop (same waiting, same retry after a second), plus
-        `_drain`; a Redis outage is logged as one warning line, not a traceback."""
+        `_drain`; a Redis outage is logged as one warning line, not a traceback, and once
+        Redis answers again every inbox is asked to catch up (`_catch_up_inboxes`)."""
+        outage = False
         while True:
             try:
                 if self._pubsub and self._pubsub.subscribed:
                     self._receive_message(await self._pubsub.get_message(ignore_subscribe_messages=True, timeout=0.1))
+                    if outage:  # redis-py reconnected and subscribed everything again
+                        outage = False
+                        self._catch_up_inboxes()
                     await self._drain()
                 else:
                     await asyncio.sleep(0.1)
             except (asyncio.CancelledError, asyncio.TimeoutError, GeneratorExit):
                 raise
             except REDIS_ERRORS as exc:  # an outage: one line a second, not a traceback
+                outage = True
                 log.warning("Redis unavailable to the channel layer's receive loop (%r); retrying in 1 s", exc)
                 await asyncio.sleep(1)
             except BaseException:
                 log.exception("Unexpected exception in receive task")
                 await asyncio.sleep(1)
+
+    def _catch_up_inboxes(self):
+        """Put `relay.catch_up` into the inbox of every channel of `new_channel_into`:
+        what was published while the layer was resubscribing never reached it, and the
+        history has it (consumers.py relay_catch_up). A layer read through `receive`
+        gets the same from its consumer's layer_receive."""
+        for target in list(self.channel_layer.channels.values()):
+            if isinstance(target, _IntoInbox):
+                target.inbox.put({"type": "relay.catch_up"})
 
     async def _drain(self):
         """Hand over every reply hiredis has already parsed from what was read, without

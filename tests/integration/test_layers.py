@@ -208,3 +208,28 @@ async def test_channels_and_groups_closed_while_redis_is_down_are_not_subscribed
         await layer.flush()
         await client.aclose()
         own.stop()
+
+
+async def test_inboxes_are_asked_to_catch_up_once_redis_is_back(tmp_path):
+    """What is published while the layer resubscribes after an outage never reaches it
+    (a CI run lost a live message that way); once it is back, every inbox gets
+    relay.catch_up, so its connection reads the history."""
+    own = RedisServer(tmp_path).start()
+    layer = RelayChannelLayer(hosts=[{"address": own.url, "protocol": 2}])
+    client = aioredis.from_url(own.url)
+    inboxes = [Inbox(), Inbox()]
+    try:
+        channels = [await layer.new_channel_into(inbox) for inbox in inboxes]
+        await layer.group_add("user.gina", channels[0])
+        await layer.group_send("user.gina", {"type": "relay.events", "data": [b"before"]})
+        assert await next_in(inboxes[0]) == {"type": "relay.events", "data": [b"before"]}
+        own.stop()
+        own.start()
+        for inbox in inboxes:
+            assert await next_in(inbox) == {"type": "relay.catch_up"}
+        await layer.group_send("user.gina", {"type": "relay.events", "data": [b"after"]})
+        assert await next_in(inboxes[0]) == {"type": "relay.events", "data": [b"after"]}
+    finally:
+        await layer.flush()
+        await client.aclose()
+        own.stop()
