@@ -4,6 +4,8 @@ Run: .venv/bin/python -m pytest -p no:django tests/test_client_units.py -q
 """
 
 import datetime as dt
+import getpass
+import io
 import json
 import re
 
@@ -375,3 +377,11 @@ def test_a_refused_value_beginning_with_a_dash_is_named_as_given(capsys):
         c.main(["--token", "t", "--wait-for", "-1"])
     assert exc.value.code == 1
     assert "not '-1'" in capsys.readouterr().err
+
+
+def test_a_missing_password_without_a_terminal_is_one_clear_line(capsys, monkeypatch):
+    # found by an attack: getpass warned, prompted with echo on a closed stdin and exit was 130
+    monkeypatch.setattr("sys.stdin", io.StringIO(""))
+    monkeypatch.setattr("getpass.getpass", getpass.fallback_getpass)  # what getpass does without /dev/tty
+    assert c.main(["--email", "bob@example.com", "--send", "c", "hi"]) == 1
+    assert capsys.readouterr().err.strip() == "error: --password is required without a terminal"

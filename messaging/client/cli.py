@@ -28,6 +28,7 @@ import re
 import signal
 import sys
 import time
+import warnings
 from typing import Any, Callable
 
 from .protocol import check_channel, publish_frame, ws_url
@@ -184,7 +185,7 @@ def main(argv: list[str] | None = None) -> int:
                 email = input("Email: ").strip()
             password = args.password
             if password is None:
-                password = getpass.getpass(f"Password for {email}: ")
+                password = _ask_password(f"Password for {email}: ")
             login_timeout = 10.0 if deadline is None else max(0.1, min(10.0, deadline - time.monotonic()))
             token, _record = login(args.pocketbase, email, password, timeout=login_timeout)
 
@@ -203,6 +204,17 @@ def main(argv: list[str] | None = None) -> int:
     except (KeyboardInterrupt, EOFError):
         print(file=sys.stderr, flush=True)
         return 130
+
+
+def _ask_password(prompt: str) -> str:
+    """getpass on the terminal; raises Fatal when there is none (getpass would fall back
+    to an echoing prompt on stdin, which is also where the chat lines come from)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", getpass.GetPassWarning)
+        try:
+            return getpass.getpass(prompt)
+        except getpass.GetPassWarning:
+            raise Fatal("--password is required without a terminal") from None
 
 
 async def _run_with_deadline(client: RelayClient, driver: Callable[[], Any], deadline: float | None) -> int:
