@@ -36,6 +36,7 @@ import time
 import traceback
 
 import orjson
+import uvloop
 from websockets.exceptions import ConnectionClosed
 
 # stdout is the phase protocol; everything else printed goes to stderr.
@@ -891,7 +892,7 @@ def main() -> int:
     job = json.loads(sys.stdin.readline())
     started = time.time()
     try:
-        result = asyncio.run(run_job(job))
+        result = uvloop.run(run_job(job))
         result["ok"] = True
     except BaseException as exc:  # noqa: BLE001 - reported, never hidden
         traceback.print_exc()

@@ -66,15 +66,19 @@ class Probe:
         return {"t": time.monotonic(), "cpu": cpu, "sched": sched, "system": system, "rss": rss,
                 "gone": gone}
 
-    def rss_total(self) -> int:
-        """Sum of the resident set sizes (bytes) of the probed processes still alive."""
+    def processes(self) -> list[psutil.Process]:
+        """The probed processes and their children, as they are now."""
+        return [p for proc in self.procs.values() for p in self._tree(proc)]
+
+    @staticmethod
+    def rss_total(processes: list[psutil.Process]) -> int:
+        """Sum of the resident set sizes (bytes) of ``processes`` still alive."""
         total = 0
-        for proc in self.procs.values():
-            for p in self._tree(proc):
-                try:
-                    total += p.memory_info().rss
-                except psutil.Error:
-                    pass
+        for p in processes:
+            try:
+                total += p.memory_info().rss
+            except psutil.Error:
+                pass
         return total
 
 
@@ -90,21 +94,22 @@ class PeakSampler:
 
     def start(self) -> "PeakSampler":
         """Take a first sample and start sampling the RSS sum in a thread (every interval)."""
-        self.peak = max(self.peak, self.probe.rss_total())
+        self._processes = self.probe.processes()
+        self.peak = max(self.peak, self.probe.rss_total(self._processes))
         self._thread = threading.Thread(target=self._run, daemon=True)
         self._thread.start()
         return self
 
     def _run(self) -> None:
         while not self._stop.wait(self.interval):
-            self.peak = max(self.peak, self.probe.rss_total())
+            self.peak = max(self.peak, self.probe.rss_total(self._processes))
 
     def stop(self) -> int:
         """Stop sampling; returns the highest RSS sum seen (bytes)."""
         self._stop.set()
         if self._thread:
             self._thread.join()
-        self.peak = max(self.peak, self.probe.rss_total())
+        self.peak = max(self.peak, self.probe.rss_total(self.probe.processes()))
         return self.peak
 
 
