@@ -4,10 +4,11 @@ and `new_channel_into`.
 A relay_worker hands each batch of events to many user groups at once (worker.py).
 Through `group_send` that is one Redis PUBLISH round trip (and one socket write) per
 group, one after another, because channels_redis' shard connection serialises them;
-`group_send_many` sends the same PUBLISHes pipelined, one round trip per batch. What
-reaches the groups' members is exactly what `group_send` would have sent (same Redis
-channel names, same serializer), so daphne processes receive through the unchanged
-channels_redis layer.
+`group_send_many` sends the same PUBLISHes as one command per batch (a Lua script,
+lua/publish_many.lua), so redis-py packs one command and reads one reply instead of one
+per group. What reaches the groups' members is exactly what `group_send` would have
+sent (same Redis channel names, same serializer), so daphne processes receive through
+the unchanged channels_redis layer.
 
 A consumer reading through `receive` gets each message from channels_redis'
 per-channel asyncio.Queue through a task of its own that waits on it (and a proxy
@@ -28,6 +29,7 @@ tests/integration/test_layers.py fails if an upgrade changes them.
 """
 import asyncio
 import logging
+from pathlib import Path
 
 from channels_redis.pubsub import RedisPubSubChannelLayer, RedisSingleShardConnection
 from redis._parsers.hiredis import NOT_ENOUGH_DATA
@@ -36,6 +38,7 @@ from .backends import REDIS_ERRORS
 from .inbox import Inbox
 
 log = logging.getLogger(__name__)
+_PUBLISH_MANY = (Path(__file__).parent / "lua" / "publish_many.lua").read_text()
 
 
 def user_group(userid: str) -> str:
@@ -64,7 +67,20 @@ class _IntoInbox:
 
 class _DrainingShard(RedisSingleShardConnection):
     """channels_redis' shard connection whose receive loop, after each message it waited
-    for, hands over the messages already read from the socket too."""
+    for, hands over the messages already read from the socket too, and which PUBLISHes a
+    batch in one command (`publish_many`)."""
+
+    _publish_many = None  # the AsyncScript of lua/publish_many.lua, made on first use
+
+    async def publish_many(self, publishes: list[tuple[str, bytes]]) -> None:
+        """PUBLISH each `(Redis channel, data)` in list order, in one command. Raises what
+        redis-py raises (ConnectionError, TimeoutError) when Redis fails; some may have
+        been published then."""
+        async with self._lock:
+            self._ensure_redis()
+            if self._publish_many is None:
+                self._publish_many = self._redis.register_script(_PUBLISH_MANY)
+            await self._publish_many(args=[part for publish in publishes for part in publish], client=self._redis)
 
     async def _do_receiving(self):
         """channels_redis' receive loop (same waiting, same retry after a second), plus
@@ -179,8 +195,8 @@ class RelayChannelLayer(RedisPubSubChannelLayer):
                 _forget(layer, name)
 
     async def group_send_many(self, messages: list[tuple[str, dict]]) -> None:
-        """Send each `(group, message)` as `group_send(group, message)` would, pipelined:
-        one round trip per Redis shard, in list order.
+        """Send each `(group, message)` as `group_send(group, message)` would, in list
+        order, in one Redis command per shard (`_DrainingShard.publish_many`).
 
         Raises what redis-py raises (ConnectionError, TimeoutError) when Redis fails; the
         caller then cannot know which messages went out and sends them again.
@@ -191,9 +207,4 @@ class RelayChannelLayer(RedisPubSubChannelLayer):
             name = layer._get_group_channel_name(group)
             by_shard.setdefault(layer._get_shard(name), []).append((name, self.serialize(message)))
         for shard, publishes in by_shard.items():
-            async with shard._lock:
-                shard._ensure_redis()
-                async with shard._redis.pipeline(transaction=False) as pipe:
-                    for name, data in publishes:
-                        pipe.publish(name, data)
-                    await pipe.execute()
+            await shard.publish_many(publishes)

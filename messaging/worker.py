@@ -60,7 +60,7 @@ def group_by_user(msgs: list) -> dict[str, list]:
 
 async def hand_over(layer, msgs: list) -> None:
     """Send a batch of events to their users' groups, one channel-layer message per user
-    (pipelined in one Redis round trip when the layer has group_send_many, layers.py),
+    (in one Redis command when the layer has group_send_many, layers.py),
     then ack them all. When Redis fails the batch is nak'ed with a 1 s delay, so
     JetStream redelivers it (connections drop what they already delivered). Raises
     nats-py's errors when the acks or naks cannot be sent (NATS gone): the unacked

@@ -72,6 +72,29 @@ async def test_group_send_many_uses_the_redis_channels_of_group_send(layers, red
     await client.aclose()
 
 
+async def test_group_send_many_is_one_redis_command_per_batch(layers, redis_server):
+    """A batch's PUBLISHes go to Redis as one command (lua/publish_many.lua), so the
+    worker packs one command and reads one reply, not one per group."""
+    sender, receiver = layers
+    members = [await receiver.new_channel() for _ in range(3)]
+    for i, channel in enumerate(members):
+        await receiver.group_add(f"user.many{i}", channel)
+    await sender.group_send_many([("user.many0", {"type": "relay.events", "data": [b"first"]})])
+    client = aioredis.from_url(redis_server.url)
+    before = await client.info("commandstats")
+    await sender.group_send_many([(f"user.many{i}", {"type": "relay.events", "data": [b"%d" % i]}) for i in range(3)])
+    after = await client.info("commandstats")
+    await client.aclose()
+
+    def calls(stats, command):
+        return stats.get(f"cmdstat_{command}", {}).get("calls", 0)
+
+    assert calls(after, "evalsha") - calls(before, "evalsha") == 1
+    assert await receive(receiver, members[0]) == {"type": "relay.events", "data": [b"first"]}
+    for i, channel in enumerate(members):
+        assert await receive(receiver, channel) == {"type": "relay.events", "data": [b"%d" % i]}
+
+
 async def test_group_send_many_raises_when_redis_is_unreachable():
     layer = RelayChannelLayer(hosts=["redis://127.0.0.1:1/0"])
     with pytest.raises((aioredis.ConnectionError, OSError)):
