@@ -1,4 +1,5 @@
-"""Twisted TCP writes that go to the socket at once when nothing is waiting to be sent.
+"""Twisted TCP writes that go to the socket at once when nothing is waiting to be sent,
+on accepted connections with Nagle's algorithm off.
 
 Twisted's `write` always buffers and asks the reactor to write once the socket is
 writable. For every WebSocket frame daphne sends, that is an add_writer, one more
@@ -11,6 +12,12 @@ Order is kept: the immediate send is only tried when Twisted's buffers are empty
 the socket does not take (or any error, which Twisted then handles on its next write
 attempt as before) goes through Twisted's own buffered write with its flow control.
 TLS connections started with startTLS keep Twisted's path untouched.
+
+Twisted leaves Nagle's algorithm on for the connections it accepts, so the kernel holds a
+small frame written while the client has not yet acknowledged the previous one; a
+client that falls behind then gets each frame one round trip after the previous one.
+asyncio, uvloop, Go's net package (PocketBase) and the websockets server all set
+TCP_NODELAY; `install()` makes Twisted's accepted connections (`NoDelayServer`) do so too.
 """
 from twisted.internet import tcp
 
@@ -32,6 +39,16 @@ def write(connection: tcp.Connection, data: bytes) -> None:
     _buffered_write(connection, data)
 
 
+class NoDelayServer(tcp.Server):
+    """An accepted TCP connection (twisted's `tcp.Server`) with TCP_NODELAY set."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.setTcpNoDelay(True)
+
+
 def install() -> None:
-    """Make every Twisted TCP connection (daphne's included) use `write`."""
+    """Make every Twisted TCP connection (daphne's included) use `write`, and every TCP
+    connection Twisted accepts a `NoDelayServer`."""
     tcp.Connection.write = write
+    tcp.Port.transport = NoDelayServer

@@ -5,7 +5,7 @@ import socket
 
 import pytest
 from twisted.internet import tcp
-from twisted.internet.protocol import Protocol
+from twisted.internet.protocol import Factory, Protocol
 
 from relay_project import transport
 
@@ -75,3 +75,43 @@ def test_a_lost_connection_falls_back_to_twisted(connection):
     peer.close()
     transport.write(conn, b"into the void")  # EPIPE: left to Twisted's doWrite to report
     assert reactor.writers == {conn}
+
+
+
+class ListeningReactor(Reactor):
+    """Also takes add/removeReader, which a listening port and its connections ask for."""
+
+    def addReader(self, reader):
+        pass
+
+    def removeReader(self, reader):
+        pass
+
+
+class Accepted(Protocol):
+    made: list = []
+
+    def connectionMade(self):
+        self.made.append(self)
+
+
+@pytest.mark.parametrize("installed", [True, False])
+def test_accepted_connections_have_nagle_off_once_installed(monkeypatch, installed):
+    """Twisted accepts connections with Nagle's algorithm on; after install() (as serve.py
+    runs it) they have TCP_NODELAY set."""
+    monkeypatch.setattr(tcp.Connection, "write", tcp.Connection.write)
+    monkeypatch.setattr(tcp.Port, "transport", tcp.Port.transport)
+    monkeypatch.setattr(Accepted, "made", [])
+    if installed:
+        transport.install()
+    port = tcp.Port(0, Factory.forProtocol(Accepted), interface="127.0.0.1", reactor=ListeningReactor())
+    port.startListening()
+    client = socket.create_connection(("127.0.0.1", port.getHost().port))
+    try:
+        port.doRead()  # accepts the connection
+        [accepted] = Accepted.made
+        assert bool(accepted.transport.socket.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY)) is installed
+        accepted.transport.socket.close()
+    finally:
+        client.close()
+        port.socket.close()
