@@ -1,6 +1,7 @@
 """relay_project.transport: Twisted TCP writes go out at once when nothing is buffered,
-and bytes never overtake each other (real sockets; a recording stand-in for the
-reactor, which only learns when Twisted wants to be told the socket is writable)."""
+bytes never overtake each other, and accepted connections have Nagle's algorithm off
+(real sockets; a recording stand-in for the reactor, which only learns when Twisted
+wants to be told the socket is writable)."""
 import socket
 
 import pytest
@@ -75,7 +76,6 @@ def test_a_lost_connection_falls_back_to_twisted(connection):
     peer.close()
     transport.write(conn, b"into the void")  # EPIPE: left to Twisted's doWrite to report
     assert reactor.writers == {conn}
-
 
 
 class ListeningReactor(Reactor):
