@@ -119,11 +119,14 @@ class ChatConsumer(AsyncWebsocketConsumer):
         await handler(message)
 
     async def close_layer_channel(self):
-        """Give back the channel of `new_channel_into` (its Redis subscription)."""
+        """Give back the channel of `new_channel_into` (its Redis subscription). When Redis
+        is unavailable, or redis-py's connection is being re-established by the layer's
+        receive loop (its RuntimeError "read() called while another coroutine is already
+        waiting"), that is one warning line: the layer forgets the channel either way."""
         try:
             await self.channel_layer.close_channel(self.channel_name)
-        except REDIS_ERRORS:
-            log.warning("Redis unavailable while closing the connection's channel", extra=self.log_fields())
+        except (*REDIS_ERRORS, RuntimeError) as exc:
+            log.warning("Redis unavailable while closing the connection's channel (%r)", exc, extra=self.log_fields())
 
     async def layer_receive(self):
         """The next channel-layer event of this connection from `receive`, waiting out

@@ -84,8 +84,9 @@ class _DrainingShard(RedisSingleShardConnection):
 
     async def _do_receiving(self):
         """channels_redis' receive loop (same waiting, same retry after a second), plus
-        `_drain`; a Redis outage is logged as one warning line, not a traceback, and once
-        Redis answers again every inbox is asked to catch up (`_catch_up_inboxes`)."""
+        `_drain`; a Redis outage is logged as one warning line, not a traceback. After an
+        outage or any other error of the loop (either may have cost messages), every
+        inbox is asked to catch up once the loop reads again (`_catch_up_inboxes`)."""
         outage = False
         while True:
             try:
@@ -104,6 +105,7 @@ class _DrainingShard(RedisSingleShardConnection):
                 log.warning("Redis unavailable to the channel layer's receive loop (%r); retrying in 1 s", exc)
                 await asyncio.sleep(1)
             except BaseException:
+                outage = True
                 log.exception("Unexpected exception in receive task")
                 await asyncio.sleep(1)
 

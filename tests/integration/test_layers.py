@@ -256,3 +256,29 @@ async def test_inboxes_are_asked_to_catch_up_once_redis_is_back(tmp_path):
         await layer.flush()
         await client.aclose()
         own.stop()
+
+
+async def test_inboxes_are_asked_to_catch_up_after_any_receive_failure(layers, caplog):
+    """Not only an outage: any error in the receive loop may have cost messages (an
+    attack saw redis-py's "read() called while another coroutine is already waiting"
+    while connections closed their channels during a reconnect). Once the loop reads
+    again, every inbox gets relay.catch_up, and later messages flow as before."""
+    sender, receiver = layers
+    inbox = Inbox()
+    channel = await receiver.new_channel_into(inbox)
+    await receiver.group_add("user.hugo", channel)
+    pubsub = receiver._get_layer()._get_shard(channel)._pubsub
+    get_message = pubsub.get_message
+    failed = []
+
+    async def failing_once(**kwargs):
+        if not failed:
+            failed.append(1)
+            raise RuntimeError("read() called while another coroutine is already waiting for incoming data")
+        return await get_message(**kwargs)
+
+    pubsub.get_message = failing_once
+    assert await next_in(inbox) == {"type": "relay.catch_up"}
+    assert failed
+    await sender.group_send_many([("user.hugo", {"type": "relay.events", "data": [b"after"]})])
+    assert await next_in(inbox) == {"type": "relay.events", "data": [b"after"]}

@@ -3,6 +3,7 @@ the same read as its ping, or the relay refused the connection): autobahn raises
 Disconnected; the consumer ends quietly instead of as daphne's "Exception inside
 application" (found by an attack on a running relay)."""
 import logging
+from types import SimpleNamespace
 
 import pytest
 from autobahn.exception import Disconnected
@@ -47,3 +48,25 @@ async def test_a_refusal_on_a_closing_connection_returns_quietly():
     consumer.close = close
     await consumer.refuse(RelayError("unauthorized", "The token has expired."), 4401)
     assert closed == [] and consumer.closed  # no second close; daphne's disconnect follows
+
+
+@pytest.mark.parametrize("error", [
+    RuntimeError("read() called while another coroutine is already waiting for incoming data"),
+    ConnectionError("Connection lost."),
+])
+async def test_a_channel_that_cannot_be_given_back_is_one_warning(caplog, error):
+    """Closing the layer channel while the layer's receive loop re-establishes redis-py's
+    connection raised that RuntimeError into a background task: "Task exception was
+    never retrieved" in daphne's log (found by an attack). Like a Redis outage, it is
+    one warning line now."""
+    consumer = closing_consumer()
+    consumer.user, consumer.channel_name = SimpleNamespace(id="u1"), "specific.x!y"
+
+    class Layer:
+        async def close_channel(self, channel):
+            raise error
+
+    consumer.channel_layer = Layer()
+    with caplog.at_level(logging.DEBUG, logger="messaging"):
+        await consumer.close_layer_channel()
+    assert [r.levelno for r in caplog.records if r.name.startswith("messaging")] == [logging.WARNING]
