@@ -87,27 +87,26 @@ class _DrainingShard(RedisSingleShardConnection):
         `_drain`; a Redis outage is logged as one warning line, not a traceback. After an
         outage or any other error of the loop (either may have cost messages), every
         inbox is asked to catch up once the loop reads again (`_catch_up_inboxes`)."""
-        outage = False
+        failed = False  # since the last read: what was published meanwhile may never arrive
         while True:
             try:
                 if self._pubsub and self._pubsub.subscribed:
                     self._receive_message(await self._pubsub.get_message(ignore_subscribe_messages=True, timeout=0.1))
-                    if outage:  # redis-py reconnected and subscribed everything again
-                        outage = False
+                    if failed:  # reading again (redis-py reconnected and subscribed everything again)
+                        failed = False
                         self._catch_up_inboxes()
                     await self._drain()
                 else:
                     await asyncio.sleep(0.1)
+                continue
             except (asyncio.CancelledError, asyncio.TimeoutError, GeneratorExit):
                 raise
             except REDIS_ERRORS as exc:  # an outage: one line a second, not a traceback
-                outage = True
                 log.warning("Redis unavailable to the channel layer's receive loop (%r); retrying in 1 s", exc)
-                await asyncio.sleep(1)
             except BaseException:
-                outage = True
                 log.exception("Unexpected exception in receive task")
-                await asyncio.sleep(1)
+            failed = True
+            await asyncio.sleep(1)
 
     def _catch_up_inboxes(self):
         """Put `relay.catch_up` into the inbox of every channel of `new_channel_into`:
