@@ -23,7 +23,7 @@ log = logging.getLogger(__name__)
 STREAM = "EVENTS"
 SUBJECTS = ["events.>"]
 QUEUE_GROUP = "relay"
-STREAM_MAX_AGE_S = 3600.0  # undelivered events older than this are dropped; history remains
+STREAM_MAX_AGE_S = 3600.0  # events older than this are dropped, delivered or not; history remains
 PUBLISH_TIMEOUT_S = 5.0
 
 
@@ -37,23 +37,40 @@ def user_of_subject(subject: str) -> str:
     return subject[len("events."):]
 
 
+def stream_config(*, replicas: int, max_bytes: int, name: str = STREAM, subjects: list[str] = SUBJECTS) -> api.StreamConfig:
+    """The EVENTS stream's configuration: file storage, `replicas` replicas, limits
+    retention (events are kept, acked or not, until they are STREAM_MAX_AGE_S old or
+    the stream holds `max_bytes` bytes, the oldest going first; publishing is never
+    refused for space).
+
+    Limits rather than work-queue retention: a work-queue stream deletes each event from
+    its file store when the worker acks it, which cost NATS about 14 µs more per event
+    (47 against 33 µs, a third of its CPU per delivery; docs/performance.md, session 8).
+    An event dropped by the limits before a worker took it still reaches its user's
+    connections: they catch up from the history (heartbeats.py)."""
+    return api.StreamConfig(
+        name=name,
+        subjects=subjects,
+        retention=api.RetentionPolicy.LIMITS,
+        discard=api.DiscardPolicy.OLD,
+        storage=api.StorageType.FILE,
+        max_age=STREAM_MAX_AGE_S,
+        max_bytes=max_bytes,
+        duplicate_window=120.0,
+        num_replicas=replicas,
+    )
+
+
 async def ensure_stream(js) -> None:
-    """Create the EVENTS stream when it does not exist yet (idempotent, race-safe), with
-    RELAY_EVENTS_REPLICAS replicas (3 on a 3-node NATS cluster)."""
+    """Create the EVENTS stream when it does not exist yet (idempotent, race-safe), as
+    `stream_config` with RELAY_EVENTS_REPLICAS replicas (3 on a 3-node NATS cluster) and
+    RELAY_EVENTS_MAX_BYTES bytes at most. An existing stream keeps its configuration."""
     try:
         await js.stream_info(STREAM)
         return
     except NotFoundError:
         pass
-    config = api.StreamConfig(
-        name=STREAM,
-        subjects=SUBJECTS,
-        retention=api.RetentionPolicy.WORK_QUEUE,
-        storage=api.StorageType.FILE,
-        max_age=STREAM_MAX_AGE_S,
-        duplicate_window=120.0,
-        num_replicas=settings.RELAY_EVENTS_REPLICAS,
-    )
+    config = stream_config(replicas=settings.RELAY_EVENTS_REPLICAS, max_bytes=settings.RELAY_EVENTS_MAX_BYTES)
     try:
         await js.add_stream(config)
     except BadRequestError as exc:  # created by another process in the meantime

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 import redis.asyncio as aioredis
 import requests
 from django.conf import settings
+from nats.js import api
 from nats.js.errors import NotFoundError
 
 from .backends import connect_nats
@@ -34,7 +35,7 @@ def check_settings() -> list[Finding]:
     minimums = {
         "RELAY_MAX_MESSAGE_CHARS": 1, "RELAY_PUBLISH_RATE": 0, "RELAY_PUBLISH_BURST": 1, "RELAY_HISTORY_MAXLEN": 1,
         "RELAY_HISTORY_MAX_AGE": 1, "RELAY_AUTH_CACHE_SECONDS": 0, "RELAY_MAX_SUBSCRIPTIONS_PER_USER": 1,
-        "RELAY_MAX_CONNECTIONS_PER_USER": 1, "RELAY_WORKER_ACK_WAIT": 1,
+        "RELAY_MAX_CONNECTIONS_PER_USER": 1, "RELAY_WORKER_ACK_WAIT": 1, "RELAY_EVENTS_MAX_BYTES": 2**20,
     }
     for name, minimum in minimums.items():
         if getattr(settings, name) < minimum:
@@ -93,10 +94,13 @@ async def check_nats(url: str) -> list[Finding]:
             return found + [Finding("warning", "nats", f"stream {STREAM} does not exist yet; the relay creates it on first use.")]
         if stream.config.subjects != SUBJECTS:
             found.append(Finding("error", "nats", f"stream {STREAM} has subjects {stream.config.subjects}, expected {SUBJECTS}."))
+        if stream.config.retention == api.RetentionPolicy.WORK_QUEUE:
+            found.append(Finding("warning", "nats", f"stream {STREAM} has work-queue retention (made by an earlier relay): "
+                                 "it works, at more NATS CPU per event; see docs/deploy.md to recreate it."))
         try:
             consumer = await js.consumer_info(STREAM, QUEUE_GROUP)
-            found.append(Finding("ok", "nats", f"stream {STREAM}: {stream.state.messages} pending events; consumer "
-                                 f"{QUEUE_GROUP}: {consumer.num_ack_pending} awaiting ack."))
+            found.append(Finding("ok", "nats", f"stream {STREAM}: {stream.state.messages} events kept; consumer "
+                                 f"{QUEUE_GROUP}: {consumer.num_pending} waiting, {consumer.num_ack_pending} awaiting ack."))
         except NotFoundError:
             found.append(Finding("warning", "nats", f"consumer {QUEUE_GROUP} does not exist: no relay_worker has run yet."))
         return found

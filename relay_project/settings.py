@@ -29,6 +29,8 @@ REDIS_URL = env.str("REDIS_URL", default="redis://127.0.0.1:6379/0")
 NATS_URL = env.str("NATS_URL", default="nats://127.0.0.1:4222")  # comma-separated for a cluster
 # Replicas of the JetStream stream EVENTS when the relay creates it (3 on a 3-node cluster).
 RELAY_EVENTS_REPLICAS = env.int("RELAY_EVENTS_REPLICAS", default=1)
+# Bytes the stream EVENTS keeps at most when the relay creates it (the oldest events go first).
+RELAY_EVENTS_MAX_BYTES = env.int("RELAY_EVENTS_MAX_BYTES", default=256 * 2**20)
 POCKETBASE_URL = env.str("POCKETBASE_URL", default="http://127.0.0.1:8090").rstrip("/")
 
 # Limits of PROTOCOL.md ("Limits"), with their defaults.
