@@ -14,6 +14,8 @@ from collections.abc import Awaitable
 
 import orjson
 
+from .nats_batch import publish_many
+
 
 class JetStreamRefused(Exception):
     """JetStream answered a publish with an error (or no stream took the subject)."""
@@ -74,8 +76,7 @@ class PipelinedPublisher:
         future.add_done_callback(lambda _: self._batches.pop(token, None))
         reply = prefix + token
         try:
-            for subject in subjects:
-                await self._nc.publish(subject, payload, reply=reply)
+            await publish_many(self._nc, subjects, payload, reply)
         except BaseException:
             future.cancel()  # forget the batch: its acks will not all come
             raise

@@ -14,7 +14,9 @@ has its events redelivered to another worker after RELAY_WORKER_ACK_WAIT seconds
 (connections drop what they already delivered, delivery.py).
 """
 import asyncio
+import functools
 import logging
+from collections.abc import Awaitable, Callable
 
 from channels.layers import get_channel_layer
 from nats.js import api
@@ -24,6 +26,7 @@ from . import metrics
 from .backends import connect_nats
 from .events import QUEUE_GROUP, SUBJECTS, ensure_stream, user_of_subject
 from .layers import user_group
+from .nats_batch import ack_all
 
 log = logging.getLogger(__name__)
 READY_LINE = "relay_worker ready"
@@ -58,13 +61,13 @@ def group_by_user(msgs: list) -> dict[str, list]:
     return by_user
 
 
-async def hand_over(layer, msgs: list) -> None:
+async def hand_over(layer, msgs: list, ack: Callable[[list], Awaitable[None]]) -> None:
     """Send a batch of events to their users' groups, one channel-layer message per user
-    (in one Redis command when the layer has group_send_many, layers.py),
-    then ack them all. When Redis fails the batch is nak'ed with a 1 s delay, so
-    JetStream redelivers it (connections drop what they already delivered). Raises
-    nats-py's errors when the acks or naks cannot be sent (NATS gone): the unacked
-    events are redelivered after ack_wait."""
+    (in one Redis command when the layer has group_send_many, layers.py), then ack them
+    all with `ack(msgs)` (nats_batch.ack_all on the worker's connection). When Redis
+    fails the batch is nak'ed with a 1 s delay, so JetStream redelivers it (connections
+    drop what they already delivered). Raises nats-py's errors when the acks or naks
+    cannot be sent (NATS gone): the unacked events are redelivered after ack_wait."""
     by_user = group_by_user(msgs)
     sends = [(user_group(userid), {"type": "relay.events", "data": [m.data for m in user_msgs]})
              for userid, user_msgs in by_user.items()]
@@ -79,21 +82,22 @@ async def hand_over(layer, msgs: list) -> None:
         for msg in msgs:
             await msg.nak(delay=1.0)
         return
-    for msg in msgs:  # acks go out together in nats-py's next flush
-        await msg.ack()
-        if delivery_count(msg.reply) > 1:
-            metrics.REDELIVERIES.inc()
+    await ack(msgs)  # out together in nats-py's next flush
+    redelivered = sum(delivery_count(msg.reply) > 1 for msg in msgs)
+    if redelivered:
+        metrics.REDELIVERIES.inc(redelivered)
     metrics.EVENTS_HANDLED.inc(len(msgs))
 
 
-async def hand_over_forever(layer, queue: asyncio.Queue) -> None:
-    """Take every event that has arrived (at least one, at most MAX_BATCH) and hand it over."""
+async def hand_over_forever(layer, queue: asyncio.Queue, ack: Callable[[list], Awaitable[None]]) -> None:
+    """Take every event that has arrived (at least one, at most MAX_BATCH) and hand it
+    over (`hand_over`)."""
     while True:
         batch = [await queue.get()]
         while len(batch) < MAX_BATCH and not queue.empty():
             batch.append(queue.get_nowait())
         try:
-            await hand_over(layer, batch)
+            await hand_over(layer, batch, ack)
         except Exception:  # e.g. acks that could not be sent: JetStream redelivers after ack_wait
             log.exception("handing over %d event(s) failed; unacked events will be redelivered", len(batch))
         finally:
@@ -119,7 +123,7 @@ async def run(nats_url: str, ack_wait: float, stop: asyncio.Event, ready=None) -
 
     config = api.ConsumerConfig(ack_wait=ack_wait, max_deliver=-1, max_ack_pending=20_000)
     sub = await js.subscribe(SUBJECTS[0], queue=QUEUE_GROUP, cb=arrived, manual_ack=True, config=config)
-    handler = asyncio.create_task(hand_over_forever(get_channel_layer(), queue))
+    handler = asyncio.create_task(hand_over_forever(get_channel_layer(), queue, functools.partial(ack_all, nc)))
     log.info("consuming %s in queue group %s", SUBJECTS[0], QUEUE_GROUP)
     if ready:
         ready()

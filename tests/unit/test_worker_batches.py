@@ -47,6 +47,11 @@ class FakeMsg:
         self.naked = True
 
 
+async def ack_each(msgs):
+    for msg in msgs:
+        await msg.ack()
+
+
 class FakeLayer:
     def __init__(self, fail: bool = False):
         self.fail, self.sent = fail, []
@@ -60,7 +65,7 @@ class FakeLayer:
 async def test_hand_over_sends_one_message_per_user_then_acks_everything():
     msgs = [FakeMsg("a", b"1"), FakeMsg("b", b"2"), FakeMsg("a", b"3")]
     layer = FakeLayer()
-    await hand_over(layer, msgs)
+    await hand_over(layer, msgs, ack_each)
     assert layer.sent == [
         ("user.a", {"type": "relay.events", "data": [b"1", b"3"]}),
         ("user.b", {"type": "relay.events", "data": [b"2"]}),
@@ -70,7 +75,7 @@ async def test_hand_over_sends_one_message_per_user_then_acks_everything():
 
 async def test_hand_over_naks_the_batch_when_the_layer_fails():
     msgs = [FakeMsg("a", b"1"), FakeMsg("b", b"2")]
-    await hand_over(FakeLayer(fail=True), msgs)
+    await hand_over(FakeLayer(fail=True), msgs, ack_each)
     assert all(m.naked and not m.acked for m in msgs)
 
 
@@ -79,7 +84,7 @@ async def test_the_worker_goes_on_after_a_batch_whose_acks_failed():
     next batch is still handed over."""
     layer, queue = FakeLayer(), asyncio.Queue()
     queue.put_nowait(FakeMsg("a", b"lost-ack", fail_acks=True))
-    worker = asyncio.create_task(hand_over_forever(layer, queue))
+    worker = asyncio.create_task(hand_over_forever(layer, queue, ack_each))
     await asyncio.wait_for(queue.join(), 5)
     later = FakeMsg("b", b"next")
     queue.put_nowait(later)
