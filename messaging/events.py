@@ -91,12 +91,16 @@ async def start_fan_out(publisher, userids, payload: bytes) -> asyncio.Task:
     left un-awaited when its caller goes away first).
 
     Events handed over by one call leave before those of a later call. Raises
-    Unavailable when NATS cannot take them; the task raises Unavailable when JetStream
-    refuses one or the acks take longer than PUBLISH_TIMEOUT_S.
+    Unavailable when NATS cannot take them; handing them to the connection takes
+    PUBLISH_TIMEOUT_S at most (nats-py waits without a limit of its own for room in a
+    full outgoing buffer, as when NATS is stopped but its TCP connection open). The
+    task raises Unavailable when JetStream refuses one or the acks take longer than
+    PUBLISH_TIMEOUT_S.
     """
     try:
-        acked = await publisher.publish([subject_for(userid) for userid in userids], payload)
-    except Exception as exc:  # connection closed or draining
+        acked = await asyncio.wait_for(
+            publisher.publish([subject_for(userid) for userid in userids], payload), PUBLISH_TIMEOUT_S)
+    except Exception as exc:  # connection closed or draining, or its buffer full for too long
         raise _unavailable(exc) from exc
     task = asyncio.ensure_future(_within_timeout(acked))
     task.add_done_callback(_retrieve)

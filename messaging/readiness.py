@@ -40,6 +40,9 @@ def check_settings() -> list[Finding]:
     for name, minimum in minimums.items():
         if getattr(settings, name) < minimum:
             found.append(Finding("error", "settings", f"{name} is {getattr(settings, name)}; it must be at least {minimum}."))
+    if settings.RELAY_EVENTS_MAX_BYTES >= 2**63:
+        found.append(Finding("error", "settings", f"RELAY_EVENTS_MAX_BYTES is {settings.RELAY_EVENTS_MAX_BYTES}; "
+                             "NATS takes at most 9223372036854775807."))
     if settings.RELAY_PUBLISH_RATE == 0:
         found.append(Finding("warning", "settings", "RELAY_PUBLISH_RATE is 0: publishing is not rate limited."))
     if not any(f.level == "error" for f in found):
@@ -97,12 +100,18 @@ async def check_nats(url: str) -> list[Finding]:
         if stream.config.retention == api.RetentionPolicy.WORK_QUEUE:
             found.append(Finding("warning", "nats", f"stream {STREAM} has work-queue retention (made by an earlier relay): "
                                  "it works, at more NATS CPU per event; see docs/deploy.md to recreate it."))
+        if stream.config.max_bytes != settings.RELAY_EVENTS_MAX_BYTES:
+            found.append(Finding("warning", "nats", f"stream {STREAM} keeps at most {stream.config.max_bytes} bytes, but "
+                                 f"RELAY_EVENTS_MAX_BYTES is {settings.RELAY_EVENTS_MAX_BYTES}, which applies only when the "
+                                 f"relay creates the stream: `nats stream edit {STREAM} --max-bytes "
+                                 f"{settings.RELAY_EVENTS_MAX_BYTES}`."))
         try:
             consumer = await js.consumer_info(STREAM, QUEUE_GROUP)
             found.append(Finding("ok", "nats", f"stream {STREAM}: {stream.state.messages} events kept; consumer "
                                  f"{QUEUE_GROUP}: {consumer.num_pending} waiting, {consumer.num_ack_pending} awaiting ack."))
         except NotFoundError:
-            found.append(Finding("warning", "nats", f"consumer {QUEUE_GROUP} does not exist: no relay_worker has run yet."))
+            found.append(Finding("warning", "nats", f"consumer {QUEUE_GROUP} does not exist: no relay_worker has run yet, or "
+                                 "it was deleted (running workers do not make it again: restart them)."))
         return found
     finally:
         await nc.close()

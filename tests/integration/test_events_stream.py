@@ -2,15 +2,20 @@
 nats-server: at its byte cap it keeps taking events (the oldest go) and a worker-style
 queue subscription still gets each event once, in order; acked events stay (limits
 retention: no delete per ack). relay_check names a work-queue stream made by an
-earlier relay."""
+earlier relay. A fan-out to a stopped NATS ends in Unavailable, not a hang."""
 import asyncio
+import os
+import signal
 import uuid
 
 import nats
+import pytest
 from nats.js import api
 
 from localservers import NatsServer
-from messaging.events import QUEUE_GROUP, STREAM, SUBJECTS, ensure_stream, stream_config
+from messaging import events
+from messaging.errors import Unavailable
+from messaging.events import QUEUE_GROUP, STREAM, SUBJECTS, ensure_stream, start_fan_out, stream_config
 from messaging.jetstream_publisher import PipelinedPublisher
 from messaging.readiness import check_nats
 
@@ -58,6 +63,8 @@ async def test_at_its_byte_cap_the_stream_takes_every_event_and_the_consumer_get
 
 
 async def test_relay_check_warns_of_a_work_queue_stream_and_not_of_its_own(tmp_path):
+    """Also of a byte limit other than the setting's, and of a missing consumer (found by
+    an attack: a consumer deleted while a worker runs is not made again)."""
     with NatsServer(tmp_path / "nats") as server:
         nc = await nats.connect(server.url)
         js = nc.jetstream()
@@ -74,7 +81,37 @@ async def test_relay_check_warns_of_a_work_queue_stream_and_not_of_its_own(tmp_p
     assert [f.message for f in old if f.level == "warning"] == [
         "stream EVENTS has work-queue retention (made by an earlier relay): it works, at more NATS CPU per event; "
         "see docs/deploy.md to recreate it.",
-        "consumer relay does not exist: no relay_worker has run yet.",
+        "stream EVENTS keeps at most -1 bytes, but RELAY_EVENTS_MAX_BYTES is 268435456, which applies only when the "
+        "relay creates the stream: `nats stream edit EVENTS --max-bytes 268435456`.",
+        "consumer relay does not exist: no relay_worker has run yet, or it was deleted (running workers do not make it "
+        "again: restart them).",
     ]
     assert [f.level for f in new] == ["ok", "ok"]
     assert "stream EVENTS: 0 events kept; consumer relay: 0 waiting, 0 awaiting ack." in new[1].message
+
+
+@pytest.mark.timeout(90)
+async def test_fan_outs_to_a_stopped_nats_end_in_unavailable_when_its_buffer_is_full(tmp_path, monkeypatch):
+    """NATS SIGSTOPped keeps its TCP connection open: the kernel's buffers and nats-py's
+    2 MiB fill, and nats-py then waits for room without a limit. Found by an attack:
+    publishes got no answer for as long as NATS was stopped."""
+    monkeypatch.setattr(events, "PUBLISH_TIMEOUT_S", 1.0)
+    with NatsServer(tmp_path / "nats") as server:
+        nc = await nats.connect(server.url, allow_reconnect=False)
+        await ensure_stream(nc.jetstream())
+        publisher = PipelinedPublisher(nc)
+        users, payload = [f"u{i}" for i in range(50)], b"x" * 40_000  # 2 MB per fan-out
+        await asyncio.wait_for(await start_fan_out(publisher, users, b"warm-up"), 10)
+        os.kill(server.pid, signal.SIGSTOP)
+        outcomes = []
+        try:
+            for _ in range(8):  # 16 MB: more than the socket buffers and nats-py's hold
+                try:
+                    await (await start_fan_out(publisher, users, payload))
+                    outcomes.append("acked")
+                except Unavailable as exc:
+                    outcomes.append(str(exc))
+        finally:
+            os.kill(server.pid, signal.SIGCONT)
+            await nc.close()
+    assert outcomes == [str(Unavailable("NATS"))] * 8
