@@ -107,15 +107,20 @@ class Backends:
 
 
 async def connect_nats(url: str, **options) -> NATS:
-    """A nats-py client that never gives up reconnecting once connected (`options`
-    override nats.connect's arguments). Raises whatever nats-py raises when the first
-    connection fails (server down).
+    """A nats-py client that never gives up reconnecting once connected, and whose
+    publishes wait at most events.PUBLISH_TIMEOUT_S seconds for room in its full
+    outgoing buffer (nats-py's `flush_timeout`; without it they wait for as long as NATS
+    is stopped with its TCP connection open, found by an attack). `options` override
+    nats.connect's arguments. Raises whatever nats-py raises when the first connection
+    fails (server down).
     """
+    from .events import PUBLISH_TIMEOUT_S  # read at call time (tests shorten it)
 
     async def on_error(exc):
         log.warning("NATS: %s", exc)
 
-    settings_ = {"connect_timeout": 2, "reconnect_time_wait": 0.5, "max_reconnect_attempts": -1, "error_cb": on_error}
+    settings_ = {"connect_timeout": 2, "reconnect_time_wait": 0.5, "max_reconnect_attempts": -1, "error_cb": on_error,
+                 "flush_timeout": PUBLISH_TIMEOUT_S}
     return await nats.connect(nats_servers(url), **{**settings_, **options})
 
 

@@ -38,7 +38,8 @@ def user_of_subject(subject: str) -> str:
 
 
 def stream_config(*, replicas: int, max_bytes: int, name: str = STREAM, subjects: list[str] = SUBJECTS) -> api.StreamConfig:
-    """The EVENTS stream's configuration: file storage, `replicas` replicas, limits
+    """The EVENTS stream's configuration (`name` and `subjects` other than EVENTS' only
+    for a test's stream of its own): file storage, `replicas` replicas, limits
     retention (events are kept, acked or not, until they are STREAM_MAX_AGE_S old or
     the stream holds `max_bytes` bytes, the oldest going first; publishing is never
     refused for space).
@@ -91,16 +92,14 @@ async def start_fan_out(publisher, userids, payload: bytes) -> asyncio.Task:
     left un-awaited when its caller goes away first).
 
     Events handed over by one call leave before those of a later call. Raises
-    Unavailable when NATS cannot take them; handing them to the connection takes
-    PUBLISH_TIMEOUT_S at most (nats-py waits without a limit of its own for room in a
-    full outgoing buffer, as when NATS is stopped but its TCP connection open). The
+    Unavailable when NATS cannot take them; handing them to a connection of
+    backends.connect_nats takes PUBLISH_TIMEOUT_S at most (its `flush_timeout`). The
     task raises Unavailable when JetStream refuses one or the acks take longer than
     PUBLISH_TIMEOUT_S.
     """
     try:
-        acked = await asyncio.wait_for(
-            publisher.publish([subject_for(userid) for userid in userids], payload), PUBLISH_TIMEOUT_S)
-    except Exception as exc:  # connection closed or draining, or its buffer full for too long
+        acked = await publisher.publish([subject_for(userid) for userid in userids], payload)
+    except Exception as exc:  # connection closed or draining
         raise _unavailable(exc) from exc
     task = asyncio.ensure_future(_within_timeout(acked))
     task.add_done_callback(_retrieve)

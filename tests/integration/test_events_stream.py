@@ -14,6 +14,7 @@ from nats.js import api
 
 from localservers import NatsServer
 from messaging import events
+from messaging.backends import connect_nats
 from messaging.errors import Unavailable
 from messaging.events import QUEUE_GROUP, STREAM, SUBJECTS, ensure_stream, start_fan_out, stream_config
 from messaging.jetstream_publisher import PipelinedPublisher
@@ -97,7 +98,7 @@ async def test_fan_outs_to_a_stopped_nats_end_in_unavailable_when_its_buffer_is_
     publishes got no answer for as long as NATS was stopped."""
     monkeypatch.setattr(events, "PUBLISH_TIMEOUT_S", 1.0)
     with NatsServer(tmp_path / "nats") as server:
-        nc = await nats.connect(server.url, allow_reconnect=False)
+        nc = await connect_nats(server.url, allow_reconnect=False)
         await ensure_stream(nc.jetstream())
         publisher = PipelinedPublisher(nc)
         users, payload = [f"u{i}" for i in range(50)], b"x" * 40_000  # 2 MB per fan-out
