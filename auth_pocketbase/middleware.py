@@ -14,8 +14,7 @@ from channels.middleware import BaseMiddleware
 from channels.sessions import CookieMiddleware
 from django.conf import settings
 
-from messaging import metrics
-
+from . import failures
 from .client import PocketBaseUnavailable, PocketBaseUser
 from .credentials import SESSION_TOKEN_KEY, BadCredential, Credential, header_values, token_from_authorization, token_from_query
 from .verification import Unauthorized, get_verifier
@@ -58,18 +57,18 @@ async def find_credential(scope) -> Credential | None:
 
 
 async def authenticate(scope) -> AuthResult:
-    """Verify the handshake's credential with PocketBase (cached); never raises."""
+    """Verify the handshake's credential with PocketBase (cached), counting failures
+    (failures.py); never raises."""
     try:
-        credential = await find_credential(scope)
-        if credential is None:
-            raise Unauthorized("Log in first: send 'Authorization: Bearer <token>'.")
-        user = await get_verifier().verify(credential.token)
+        with failures.counted():
+            credential = await find_credential(scope)
+            if credential is None:
+                raise Unauthorized("Log in first: send 'Authorization: Bearer <token>'.")
+            user = await get_verifier().verify(credential.token)
     except (BadCredential, Unauthorized) as exc:
-        metrics.AUTH_FAILURES.labels("unauthorized").inc()
         return AuthResult(error="unauthorized", reason=str(exc))
     except PocketBaseUnavailable as exc:
         log.warning("PocketBase unavailable while verifying a token: %s", exc)
-        metrics.AUTH_FAILURES.labels("unavailable").inc()
         return AuthResult(error="unavailable", reason="PocketBase is unavailable; try again shortly.")
     return AuthResult(user=user)
 

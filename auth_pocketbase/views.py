@@ -3,6 +3,7 @@ from django.conf import settings
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
+from . import failures
 from .client import PocketBaseClient, PocketBaseRefused, PocketBaseUnavailable
 from .forms import LoginForm, SignupForm
 from .sessions import log_in, session_user
@@ -16,10 +17,13 @@ def _client() -> PocketBaseClient:
 
 
 def _log_in_with_password(request, form, email: str, password: str) -> int | None:
-    """Log in; on failure add a form error and return the HTTP status to answer with."""
+    """Log in; on failure add a form error and return the HTTP status to answer with
+    (the failure counted, failures.py)."""
     try:
-        body = _client().login(email, password)
-        log_in(request, user_from_record(body.get("record") or {}, body.get("token", "")))
+        with failures.counted():
+            body = _client().login(email, password)
+            user = user_from_record(body.get("record") or {}, body.get("token", ""))
+        log_in(request, user)
     except PocketBaseRefused:
         form.add_error(None, "Wrong email or password.")
         return 400

@@ -287,7 +287,7 @@ class RelaySystem(System):
         for url in (self.relay.http_url + "metrics", self.worker_metrics_url):
             try:
                 for key, value in prometheus_values(requests.get(url, timeout=10).text, RELAY_COUNTERS).items():
-                    out[key] = out.get(key, 0.0) + value  # both processes register every metric
+                    out[key] = out.get(key, 0.0) + value
             except requests.RequestException:
                 pass
         try:

@@ -16,11 +16,12 @@ from django.middleware.csrf import CsrfViewMiddleware
 from django.views.decorators.csrf import csrf_exempt
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from auth_pocketbase import failures
 from auth_pocketbase.client import PocketBaseClient, PocketBaseUnavailable
 from auth_pocketbase.credentials import SESSION_TOKEN_KEY, BadCredential, token_from_authorization
 from auth_pocketbase.verification import Unauthorized, get_verifier
 
-from . import access, backends, publishing
+from . import access, backends, metrics, publishing
 from .backends import REDIS_ERRORS
 from .errors import RelayError, Unavailable
 from .frames import MAX_FRAME_BYTES, decode
@@ -58,17 +59,19 @@ async def authenticate(request):
     """The verified PocketBase user of a request (header token, else session).
 
     Raises RelayError: unauthorized (no or bad credential; session writes without a
-    valid CSRF token) or unavailable (PocketBase down).
+    valid CSRF token) or unavailable (PocketBase down); both are counted in
+    relay_auth_failures_total (auth_pocketbase/failures.py).
     """
     try:
-        token = token_from_authorization([request.headers["Authorization"]] if "Authorization" in request.headers else [])
-        if token is None:
-            token = await sync_to_async(_session_token)(request)
+        with failures.counted():
+            token = token_from_authorization([request.headers["Authorization"]] if "Authorization" in request.headers else [])
             if token is None:
-                raise Unauthorized("Log in first: send 'Authorization: Bearer <token>'.")
-            if request.method not in ("GET", "HEAD", "OPTIONS") and await sync_to_async(_csrf_failure)(request):
-                raise Unauthorized("CSRF verification failed for a session-authenticated write.")
-        return await get_verifier().verify(token)
+                token = await sync_to_async(_session_token)(request)
+                if token is None:
+                    raise Unauthorized("Log in first: send 'Authorization: Bearer <token>'.")
+                if request.method not in ("GET", "HEAD", "OPTIONS") and await sync_to_async(_csrf_failure)(request):
+                    raise Unauthorized("CSRF verification failed for a session-authenticated write.")
+            return await get_verifier().verify(token)
     except (BadCredential, Unauthorized) as exc:
         raise RelayError("unauthorized", str(exc)) from exc
     except PocketBaseUnavailable as exc:
@@ -187,8 +190,9 @@ async def readyz(request):
 
 
 async def metrics_view(request):
-    """Prometheus text format; Bearer RELAY_METRICS_TOKEN required when that is set."""
+    """This daphne process's metrics (metrics.WEB) in Prometheus text format; Bearer
+    RELAY_METRICS_TOKEN required when that is set."""
     expected = settings.RELAY_METRICS_TOKEN
     if expected and request.headers.get("Authorization", "") != f"Bearer {expected}":
         return error_response(RelayError("unauthorized", "Send 'Authorization: Bearer <metrics token>'."))
-    return HttpResponse(generate_latest(), content_type=CONTENT_TYPE_LATEST)
+    return HttpResponse(generate_latest(metrics.WEB), content_type=CONTENT_TYPE_LATEST)

@@ -9,7 +9,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand
 from prometheus_client import start_http_server
 
-from messaging import worker
+from messaging import metrics, worker
 
 
 class Command(BaseCommand):
@@ -24,7 +24,7 @@ class Command(BaseCommand):
 
     def handle(self, *args, metrics_port, **options):
         if metrics_port:
-            start_http_server(metrics_port, addr=settings.RELAY_WORKER_METRICS_ADDR)
+            start_http_server(metrics_port, addr=settings.RELAY_WORKER_METRICS_ADDR, registry=metrics.WORKER)
         gc.freeze()  # Django's import-time objects out of the collector's scans (serve.py)
         uvloop.run(self.main())  # asyncio.run on uvloop's faster event loop
 
