@@ -67,7 +67,12 @@ async def hand_over(layer, msgs: list, ack: Callable[[list], Awaitable[None]]) -
     all with `ack(msgs)` (nats_batch.ack_all on the worker's connection). When Redis
     fails the batch is nak'ed with a 1 s delay, so JetStream redelivers it (connections
     drop what they already delivered). Raises nats-py's errors when the acks or naks
-    cannot be sent (NATS gone): the unacked events are redelivered after ack_wait."""
+    cannot be sent (NATS gone): the unacked events are redelivered after ack_wait.
+    Counts relay_worker_redeliveries_total for every redelivered event received (so it
+    rises while hand-overs fail too) and relay_worker_events_total once acked."""
+    redelivered = sum(delivery_count(msg.reply) > 1 for msg in msgs)
+    if redelivered:
+        metrics.REDELIVERIES.inc(redelivered)
     by_user = group_by_user(msgs)
     sends = [(user_group(userid), {"type": "relay.events", "data": [m.data for m in user_msgs]})
              for userid, user_msgs in by_user.items()]
@@ -83,9 +88,6 @@ async def hand_over(layer, msgs: list, ack: Callable[[list], Awaitable[None]]) -
             await msg.nak(delay=1.0)
         return
     await ack(msgs)  # out together in nats-py's next flush
-    redelivered = sum(delivery_count(msg.reply) > 1 for msg in msgs)
-    if redelivered:
-        metrics.REDELIVERIES.inc(redelivered)
     metrics.EVENTS_HANDLED.inc(len(msgs))
 
 

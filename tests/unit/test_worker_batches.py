@@ -3,6 +3,7 @@ channel-layer message per user, acks after the hand-over, naks when the layer fa
 import asyncio
 from dataclasses import dataclass
 
+from messaging import metrics
 from messaging.events import subject_for, user_of_subject
 from messaging.worker import group_by_user, hand_over, hand_over_forever
 
@@ -77,6 +78,24 @@ async def test_hand_over_naks_the_batch_when_the_layer_fails():
     msgs = [FakeMsg("a", b"1"), FakeMsg("b", b"2")]
     await hand_over(FakeLayer(fail=True), msgs, ack_each)
     assert all(m.naked and not m.acked for m in msgs)
+
+
+def worker_sample(name: str) -> float:
+    return metrics.WORKER.get_sample_value(name) or 0.0
+
+
+async def test_redeliveries_are_counted_when_received_even_if_the_hand_over_fails():
+    """While the layer fails, redelivered events are nak'ed again and again: each receipt
+    counts, or the counter would stay flat through the outage it should show."""
+    msgs = [FakeMsg("a", b"1", delivered=2), FakeMsg("b", b"2"), FakeMsg("a", b"3", delivered=5)]
+    redeliveries, handled = worker_sample("relay_worker_redeliveries_total"), worker_sample("relay_worker_events_total")
+    await hand_over(FakeLayer(fail=True), msgs, ack_each)
+    assert all(m.naked for m in msgs)
+    assert worker_sample("relay_worker_redeliveries_total") - redeliveries == 2
+    assert worker_sample("relay_worker_events_total") - handled == 0
+    await hand_over(FakeLayer(), msgs, ack_each)
+    assert worker_sample("relay_worker_redeliveries_total") - redeliveries == 4
+    assert worker_sample("relay_worker_events_total") - handled == 3
 
 
 async def test_the_worker_goes_on_after_a_batch_whose_acks_failed():
