@@ -88,10 +88,11 @@ class PocketBaseClient:
         """
         return self._post(f"/api/collections/{COLLECTION}/auth-refresh", headers={"Authorization": token})
 
-    def healthy(self) -> str:
-        """'ok' when GET /api/health answers 200, else a short reason."""
+    def healthy(self, timeout: float | tuple[float, float] = TIMEOUT) -> str:
+        """'ok' when GET /api/health answers 200, else a short reason. `timeout` is
+        requests' (seconds to connect, and between bytes read)."""
         try:
-            response = self.session.get(self.base_url + "/api/health", timeout=TIMEOUT)
+            response = self.session.get(self.base_url + "/api/health", timeout=timeout)
         except requests.RequestException as exc:
             return type(exc).__name__
         return "ok" if response.status_code == 200 else f"HTTP {response.status_code}"

@@ -17,11 +17,11 @@ from django.views.decorators.csrf import csrf_exempt
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from auth_pocketbase import failures
-from auth_pocketbase.client import PocketBaseClient, PocketBaseUnavailable
+from auth_pocketbase.client import PocketBaseUnavailable
 from auth_pocketbase.credentials import SESSION_TOKEN_KEY, BadCredential, token_from_authorization
 from auth_pocketbase.verification import Unauthorized, get_verifier
 
-from . import access, backends, metrics, publishing
+from . import access, backends, metrics, probes, publishing
 from .backends import REDIS_ERRORS
 from .errors import RelayError, Unavailable
 from .frames import MAX_FRAME_BYTES, decode
@@ -164,26 +164,9 @@ async def healthz(request):
 
 
 async def readyz(request):
-    """200 when Redis, NATS and PocketBase answer, else 503 with each check's reason."""
-    be = backends.get()
-
-    async def check_redis():
-        try:
-            await be.redis.ping()
-            return "ok"
-        except REDIS_ERRORS as exc:
-            return type(exc).__name__
-
-    async def check_nats():
-        try:
-            await be.jetstream()
-        except Unavailable:
-            pass
-        return be.nats_status
-
-    pocketbase = asyncio.to_thread(PocketBaseClient(settings.POCKETBASE_URL).healthy)
-    redis, nats, pb = await asyncio.gather(check_redis(), check_nats(), pocketbase)
-    checks = {"redis": redis, "nats": nats, "pocketbase": pb}
+    """200 when Redis, NATS and PocketBase each answered a round trip within
+    probes.READY_TIMEOUT_S, else 503 with each check's reason."""
+    checks = await probes.readiness(backends.get())
     if all(v == "ok" for v in checks.values()):
         return json_response({"status": "ok", "checks": checks})
     return json_response({"status": "unavailable", "checks": checks}, 503)
