@@ -1,8 +1,7 @@
 """Prometheus metrics (prometheus-client), one registry per process role.
 
-Each process exposes only the metrics it changes, as Prometheus advises for
-multi-process deployments (a counter served by a process that never changes it reads
-as a permanent 0 and hides the real one). WEB holds daphne's, served at /metrics
+Each process exposes only the metrics it changes: a counter served by a process that
+never changes it reads as a permanent 0 next to the real one. WEB holds daphne's, served at /metrics
 (api.metrics_view); WORKER holds a relay_worker's, served on its --metrics-port
 (commands/relay_worker.py). Both also carry prometheus-client's process and Python
 collectors. README "Health and metrics" lists which process exposes which metric.
