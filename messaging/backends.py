@@ -110,9 +110,10 @@ async def connect_nats(url: str, **options) -> NATS:
     """A nats-py client that never gives up reconnecting once connected, and whose
     publishes wait at most events.PUBLISH_TIMEOUT_S seconds for room in its full
     outgoing buffer (nats-py's `flush_timeout`; without it they wait for as long as NATS
-    is stopped with its TCP connection open, found by an attack). `options` override
-    nats.connect's arguments. Raises whatever nats-py raises when the first connection
-    fails (server down).
+    is stopped with its TCP connection open;
+    test_fan_outs_to_a_stopped_nats_end_in_unavailable_when_its_buffer_is_full).
+    `options` override nats.connect's arguments. Raises whatever nats-py raises when the
+    first connection fails (server down).
     """
     from .events import PUBLISH_TIMEOUT_S  # read at call time (tests shorten it)
 

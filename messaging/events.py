@@ -46,7 +46,7 @@ def stream_config(*, replicas: int, max_bytes: int, name: str = STREAM, subjects
 
     Limits rather than work-queue retention: a work-queue stream deletes each event from
     its file store when the worker acks it, which cost NATS about 10 µs more per event
-    (medians 47 against 36 µs, a quarter of its CPU; docs/performance.md, session 8).
+    (medians 47 against 36 µs, a quarter of its CPU; docs/performance.md, "Decisions").
     A live message whose event the limits dropped before a worker took it still reaches
     its user's connections: they catch up from the history (heartbeats.py)."""
     return api.StreamConfig(

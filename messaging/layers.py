@@ -143,8 +143,8 @@ def _forget(layer, name: str) -> None:
     PubSub once the layer unsubscribed it (or tried to: Redis was down). redis-py only
     drops a channel when Redis confirms the unsubscribe; when it reconnects before that,
     it subscribes every channel it still holds again, and a closed connection's channel
-    or an empty group stayed subscribed for the life of the process (found by an attack:
-    70 of 72 left after 40 connections closed while Redis was down)."""
+    or an empty group would stay subscribed for the life of the process
+    (test_channels_and_groups_closed_while_redis_is_down_are_not_subscribed_again)."""
     shard = layer._get_shard(name)
     shard._subscribed_to.discard(name)
     if shard._pubsub is not None:

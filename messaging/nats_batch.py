@@ -5,7 +5,7 @@ to the connection's pending buffer and looks at the flusher, for every message: 
 2.4 µs each on the benchmark's machine. A fan-out publishes one message per subscriber
 and a worker acks every event; `publish_many` and `ack_all` make the connection checks
 once, write all PUB commands as one bytes object and kick the flusher once (0.15 to
-0.25 µs per message; docs/performance.md, session 8). What reaches NATS is the same PUB
+0.25 µs per message; docs/performance.md, "Decisions"). What reaches NATS is the same PUB
 commands, in the same order, behind whatever was published before on the connection.
 
 Subjects are not checked here: the relay validates user ids before they reach a subject

@@ -380,7 +380,7 @@ def test_a_refused_value_beginning_with_a_dash_is_named_as_given(capsys):
 
 
 def test_a_missing_password_without_a_terminal_is_one_clear_line(capsys, monkeypatch):
-    # found by an attack: getpass warned, prompted with echo on a closed stdin and exit was 130
+    # without a terminal getpass warns and prompts with echo on stdin; the client refuses instead
     monkeypatch.setattr("sys.stdin", io.StringIO(""))
     monkeypatch.setattr("getpass.getpass", getpass.fallback_getpass)  # what getpass does without /dev/tty
     assert c.main(["--email", "bob@example.com", "--send", "c", "hi"]) == 1

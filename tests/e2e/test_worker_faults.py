@@ -102,8 +102,8 @@ async def test_a_stored_message_whose_events_were_lost_still_reaches_subscribers
 
 
 async def test_repeats_of_messages_whose_events_failed_keep_their_order(relay, relay_settings, pb_user):
-    """Regression (found by the NATS failover test): two messages stored while their
-    events failed, repeated by their senders with their client_ids, the later first.
+    """Two messages stored while their events failed (as in a NATS failover;
+    test_scale_out), repeated by their senders with their client_ids, the later first.
     The subscriber gets both, in ts order, exactly once."""
     from messaging import backends, publishing
 

@@ -64,8 +64,8 @@ async def test_at_its_byte_cap_the_stream_takes_every_event_and_the_consumer_get
 
 
 async def test_relay_check_warns_of_a_work_queue_stream_and_not_of_its_own(tmp_path):
-    """Also of a byte limit other than the setting's, and of a missing consumer (found by
-    an attack: a consumer deleted while a worker runs is not made again)."""
+    """Also of a byte limit other than the setting's, and of a missing consumer (one
+    deleted while workers run is not made again by them)."""
     with NatsServer(tmp_path / "nats") as server:
         nc = await nats.connect(server.url)
         js = nc.jetstream()
@@ -94,8 +94,8 @@ async def test_relay_check_warns_of_a_work_queue_stream_and_not_of_its_own(tmp_p
 @pytest.mark.timeout(90)
 async def test_fan_outs_to_a_stopped_nats_end_in_unavailable_when_its_buffer_is_full(tmp_path, monkeypatch):
     """NATS SIGSTOPped keeps its TCP connection open: the kernel's buffers and nats-py's
-    2 MiB fill, and nats-py then waits for room without a limit. Found by an attack:
-    publishes got no answer for as long as NATS was stopped."""
+    2 MiB fill, and nats-py then waits for room without a limit: without the bound,
+    publishes get no answer for as long as NATS is stopped."""
     monkeypatch.setattr(events, "PUBLISH_TIMEOUT_S", 1.0)
     with NatsServer(tmp_path / "nats") as server:
         nc = await connect_nats(server.url, allow_reconnect=False)

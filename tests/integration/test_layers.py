@@ -197,8 +197,8 @@ async def test_an_unsubscribe_confirmed_amid_messages_keeps_redis_py_state(layer
 
 async def test_channels_and_groups_closed_while_redis_is_down_are_not_subscribed_again(tmp_path, caplog):
     """Connections that close while Redis is down cannot unsubscribe; redis-py would
-    subscribe their channels again when it reconnects, for the life of the process
-    (found by an attack). The layer forgets them; the kept channel comes back. The
+    subscribe their channels again when it reconnects, for the life of the process.
+    The layer forgets them; the kept channel comes back. The
     receive loop reports the outage as warnings, not as errors with tracebacks."""
     own = RedisServer(tmp_path).start()
     layer = RelayChannelLayer(hosts=[{"address": own.url, "protocol": 2}])
@@ -259,9 +259,9 @@ async def test_inboxes_are_asked_to_catch_up_once_redis_is_back(tmp_path):
 
 
 async def test_inboxes_are_asked_to_catch_up_after_any_receive_failure(layers, caplog):
-    """Not only an outage: any error in the receive loop may have cost messages (an
-    attack saw redis-py's "read() called while another coroutine is already waiting"
-    while connections closed their channels during a reconnect). Once the loop reads
+    """Not only an outage: any error in the receive loop may have cost messages (such as
+    redis-py's "read() called while another coroutine is already waiting", raised when
+    connections close their channels during a reconnect). Once the loop reads
     again, every inbox gets relay.catch_up, and later messages flow as before."""
     sender, receiver = layers
     inbox = Inbox()

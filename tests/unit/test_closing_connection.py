@@ -1,7 +1,7 @@
 """A reply that meets a connection already closing (the client's Close frame came in
 the same read as its ping, or the relay refused the connection): autobahn raises
 Disconnected; the consumer ends quietly instead of as daphne's "Exception inside
-application" (found by an attack on a running relay)."""
+application"."""
 import logging
 from types import SimpleNamespace
 
@@ -56,9 +56,9 @@ async def test_a_refusal_on_a_closing_connection_returns_quietly():
 ])
 async def test_a_channel_that_cannot_be_given_back_is_one_warning(caplog, error):
     """Closing the layer channel while the layer's receive loop re-establishes redis-py's
-    connection raised that RuntimeError into a background task: "Task exception was
-    never retrieved" in daphne's log (found by an attack). Like a Redis outage, it is
-    one warning line now."""
+    connection raises that RuntimeError into a background task, which daphne would log
+    as "Task exception was never retrieved". Like a Redis outage, it is one warning
+    line."""
     consumer = closing_consumer()
     consumer.user, consumer.channel_name = SimpleNamespace(id="u1"), "specific.x!y"
 
