@@ -133,6 +133,16 @@ def test_load_balancer_proxies_http_and_websockets_without_stickiness():
     assert "listen 8080;" in code and "location = /lb-healthz" in code
 
 
+def test_load_balancer_forwards_the_client_address_it_sees():
+    """daphne (--proxy-headers) takes X-Forwarded-For's first address as the client's:
+    one the client sent must not get through, or the client would choose the address
+    its logins and sign-ups are counted under."""
+    conf = (ROOT / "docker" / "nginx" / "nginx.conf").read_text()
+    code = "\n".join(line.split("#", 1)[0] for line in conf.splitlines())
+    assert re.findall(r"proxy_set_header\s+X-Forwarded-For\s+(\S+);", code) == ["$remote_addr"]
+    assert "--proxy-headers" in (ROOT / "docker-compose.yml").read_text()
+
+
 def test_nats_cluster_override_is_valid(compose):
     done = compose(*CLUSTER, "config", "-q")
     assert done.returncode == 0, done.stderr
