@@ -3,15 +3,28 @@
 Every setting named in PROTOCOL.md is read here with its documented default, through
 django-environ, so a bad value fails at start with a clear ImproperlyConfigured error.
 """
+import re
 from pathlib import Path
 
 import environ
+from django.core.exceptions import ImproperlyConfigured
 
 from relay_project import logging as relay_logging
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 env = environ.Env()
+
+
+def throttle_rate(name: str, default: str) -> str | None:
+    """A django-ratelimit rate from the environment: "N/P", at most N per window of P
+    (s, m, h or d, with an optional multiplier: "10/15m"); empty turns the throttle off
+    (None). Raises ImproperlyConfigured for anything else."""
+    value = env.str(name, default=default).strip()
+    if value and not re.fullmatch(r"\d+/\d*[smhd]", value):
+        raise ImproperlyConfigured(f"{name}={value!r}: expected N/P such as 10/15m (P: s, m, h or d), or empty for off")
+    return value or None
+
 
 DEBUG = env.bool("DJANGO_DEBUG", default=False)
 # Without DJANGO_SECRET_KEY the relay runs with a key that Django's own
@@ -43,6 +56,13 @@ RELAY_AUTH_CACHE_SECONDS = env.float("RELAY_AUTH_CACHE_SECONDS", default=30.0)
 RELAY_MAX_SUBSCRIPTIONS_PER_USER = env.int("RELAY_MAX_SUBSCRIPTIONS_PER_USER", default=500)
 RELAY_MAX_CONNECTIONS_PER_USER = env.int("RELAY_MAX_CONNECTIONS_PER_USER", default=20)
 RELAY_METRICS_TOKEN = env.str("RELAY_METRICS_TOKEN", default="")
+# Throttles of the page's login and sign-up forms (auth_pocketbase/throttle.py), counted
+# in Redis by every instance together. Failed logins per account (the email, from any
+# address) and per client address; sign-ups per client address, which also bounds how
+# many accounts (each with its own per-user limits) one address can make.
+RELAY_LOGIN_ACCOUNT_RATE = throttle_rate("RELAY_LOGIN_ACCOUNT_RATE", "10/15m")
+RELAY_LOGIN_IP_RATE = throttle_rate("RELAY_LOGIN_IP_RATE", "30/15m")
+RELAY_SIGNUP_IP_RATE = throttle_rate("RELAY_SIGNUP_IP_RATE", "5/h")
 # Seconds JetStream waits for a worker's ack before redelivering an event to another worker.
 RELAY_WORKER_ACK_WAIT = env.float("RELAY_WORKER_ACK_WAIT", default=10.0)
 # Each connection refreshes its presence and group membership and checks the history
@@ -61,6 +81,7 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "channels",
+    "django_ratelimit",
     "auth_pocketbase",
     "messaging",
 ]
@@ -121,6 +142,21 @@ else:
     CHANNEL_LAYERS = {
         "default": {"BACKEND": "messaging.layers.RelayChannelLayer", "CONFIG": {"hosts": [{"address": REDIS_URL, "protocol": 2}]}},
     }
+
+# Django's cache holds the login and sign-up throttles' counters (django-ratelimit): in
+# Redis, so that every instance counts together. Connections give up after 2 s, so a
+# stalled Redis makes those forms answer 503 rather than hang.
+CACHES = {
+    "default": {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "LOCATION": REDIS_URL,
+        "KEY_PREFIX": "relay:cache",
+        "OPTIONS": {"socket_connect_timeout": 2, "socket_timeout": 2},
+    },
+}
+# django-ratelimit warns that Django's own RedisCache is not on its list of tested
+# backends; what it needs, an atomic add (SET NX) and increment (INCR), Redis has.
+SILENCED_SYSTEM_CHECKS = ["django_ratelimit.W001"]
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 LANGUAGE_CODE = "en-us"
