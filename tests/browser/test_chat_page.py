@@ -8,8 +8,9 @@ DOM contract used here: ``/login/`` (``#email``, ``#password``, ``#login-submit`
 ``#logout-button``, ``#subscribe-form`` > ``#channel-input`` + ``#subscribe-button``,
 ``#subscriptions li[data-channel]`` (``.channel-name``, ``.unread``,
 ``.unsubscribe``), ``#current-channel``, ``#messages li.message[data-id]``
-(``.sender``, ``time[datetime]``, ``.text``), ``#load-older``, ``textarea#composer``,
-``#send-button``, ``#notice``.
+(``.sender``, ``time[datetime]``, ``.text``) inside ``#scroller``, ``#load-older``,
+``#new-messages``, ``textarea#composer``, ``#send-button``, ``#notice``; the tab title
+``(N) Chat · the relay`` with N unread messages.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from .conftest import DESKTOP, PHONE
 pytestmark = [pytest.mark.e2e, pytest.mark.browser]
 
 DOCS = Path(__file__).resolve().parents[2] / "docs"
+TITLE = "Chat · the relay"
 # While daphne is down the browser itself logs the failed WebSocket handshakes.
 NETWORK_ERRORS = (r"WebSocket", r"ERR_CONNECTION_REFUSED", r"Failed to load resource")
 # A form with errors is answered 400, which the browser logs as a failed load.
@@ -159,6 +161,21 @@ def fits_horizontally(locator: Locator, width: int) -> None:
 def no_horizontal_scroll(page: Page) -> None:
     sw, iw = page.evaluate("() => [document.documentElement.scrollWidth, window.innerWidth]")
     assert sw <= iw, f"the page scrolls horizontally: scrollWidth {sw} > width {iw}"
+
+
+def scroll_top(page: Page) -> float:
+    return page.locator("#scroller").evaluate("e => e.scrollTop")
+
+
+def expect_at_bottom(page: Page) -> None:
+    page.wait_for_function(
+        "() => { const s = document.getElementById('scroller');"
+        " return s.scrollHeight - s.scrollTop - s.clientHeight < 2; }", timeout=15_000)
+
+
+KEEP_NODES_JS = "() => { window.keptNodes = [...document.querySelectorAll('#messages li.message')]; return window.keptNodes.length; }"
+NODES_KEPT_JS = """() => window.keptNodes.filter(n => !n.isConnected
+    || document.querySelector(`#messages li.message[data-id="${n.dataset.id}"]`) !== n).length"""
 
 
 def restart_relay_web_stopped_first(relay, port: int):
@@ -409,7 +426,16 @@ def test_load_older_pages_back_without_duplicates(relay, pb_user, page, page_log
     load = page.locator("#load-older")
     expect(load).to_be_visible()
     expect(load).to_be_enabled()
-    clicks = 0
+    # Prepending a page keeps what the reader looks at where it was, in the same nodes.
+    load.scroll_into_view_if_needed()
+    assert page.evaluate(KEEP_NODES_JS) == len(ids)
+    y_before = message(page, ids[0]).bounding_box()["y"]
+    load.click()
+    expect(page.locator("#messages li.message")).not_to_have_count(len(ids))
+    assert abs(message(page, ids[0]).bounding_box()["y"] - y_before) <= 1, "the older page moved the view"
+    assert page.evaluate(NODES_KEPT_JS) == 0, "loading older messages replaced the shown ones"
+    ids = message_ids(page)
+    clicks = 1
     while message(page, msgs[0]).count() == 0:
         assert clicks < 10, f"still no oldest message after {clicks} clicks ({len(ids)} shown)"
         shown = len(ids)
@@ -427,6 +453,88 @@ def test_load_older_pages_back_without_duplicates(relay, pb_user, page, page_log
     live = post(relay, bob, channel, "and one more, live")
     expect_message(page, live, "Bob")
     assert message_ids(page) == [*(m["id"] for m in msgs), live["id"]]
+    page_log.assert_no_js_errors()
+
+
+def test_new_messages_keep_a_scrolled_up_reader_in_place(relay, pb_user, page, page_log):
+    """Scrolled up, the view stays put, the shown nodes stay, and a button counts what
+    arrived below; it jumps to the newest. At the bottom the view follows."""
+    alice, bob = pb_user("Alice"), pb_user("Bob")
+    channel = fresh_channel("scroll")
+    with requests.Session() as session:
+        history = [post(relay, bob, channel, f"history {i:02d}", session=session) for i in range(40)]
+    login(page, relay, alice)
+    subscribe(page, channel)
+    expect_message(page, history[-1], "Bob")
+    expect_at_bottom(page)
+    marker = page.locator("#new-messages")
+    expect(marker).to_be_hidden()
+
+    page.locator("#scroller").evaluate("e => { e.scrollTop = 300; }")
+    assert scroll_top(page) == 300
+    assert page.evaluate(KEEP_NODES_JS) == len(history)
+    arrived = [post(relay, bob, channel, f"while scrolled up {i}") for i in range(3)]
+    for msg in arrived:
+        expect_message(page, msg, "Bob")
+    assert scroll_top(page) == 300, "the view moved while the reader was scrolled up"
+    assert page.evaluate(NODES_KEPT_JS) == 0, "new messages replaced the shown ones"
+    expect(marker).to_be_visible()
+    expect(marker).to_have_text(re.compile(r"^3 new messages\b"))
+    expect(page).to_have_title(f"(3) {TITLE}")
+    expect(message(page, arrived[-1])).not_to_be_in_viewport()
+
+    marker.click()
+    expect_at_bottom(page)
+    expect(message(page, arrived[-1])).to_be_in_viewport()
+    expect(marker).to_be_hidden()
+    expect(page).to_have_title(TITLE)
+
+    followed = post(relay, bob, channel, "at the bottom: followed")
+    expect_message(page, followed, "Bob")
+    expect_at_bottom(page)
+    expect(message(page, followed)).to_be_in_viewport()
+    expect(marker).to_be_hidden()
+    expect(page).to_have_title(TITLE)
+    assert page.evaluate(NODES_KEPT_JS) == 0
+    page_log.assert_no_js_errors()
+
+
+def test_unread_counts_survive_closing_the_page_and_show_in_the_title(relay, pb_user, page, page_log):
+    """A message delivered to the open page but never looked at, and messages sent while
+    the page was closed, are unread after reopening: in the badge and the tab title."""
+    alice, bob = pb_user("Alice"), pb_user("Bob")
+    # welcome lists subscriptions by name: `first` is in view after reopening.
+    first, later = fresh_channel("a-first"), fresh_channel("z-later")
+    login(page, relay, alice)
+    subscribe(page, later)
+    subscribe(page, first)
+    expect(page).to_have_title(TITLE)
+    delivered = post(relay, bob, later, "delivered to the open page, never looked at")
+    expect(sub_item(page, later).locator(".unread")).to_have_text("1")
+    expect(page).to_have_title(f"(1) {TITLE}")
+
+    page.goto("about:blank")
+    away = [post(relay, bob, later, f"sent while alice was away {i}") for i in range(2)]
+    in_view = post(relay, bob, first, "in the channel that opens first")
+    page.goto(relay.http_url)
+    expect_live(page)
+    expect(page.locator("#current-channel")).to_contain_text(first)
+    expect_message(page, in_view, "Bob")
+    expect(sub_item(page, later).locator(".unread")).to_have_text("3")
+    expect(page).to_have_title(f"(3) {TITLE}")  # `in_view` is read: it is on screen
+
+    sub_item(page, later).locator(".channel-name").click()
+    for msg in [delivered, *away]:
+        expect_message(page, msg, "Bob")
+    expect_no_unread(sub_item(page, later))
+    expect(page).to_have_title(TITLE)
+
+    page.reload()
+    expect_live(page)
+    expect(sub_item(page, later)).to_have_count(1)
+    expect_message(page, in_view, "Bob")
+    expect_no_unread(sub_item(page, later))
+    expect(page).to_have_title(TITLE)
     page_log.assert_no_js_errors()
 
 

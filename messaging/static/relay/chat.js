@@ -4,6 +4,11 @@
 // ts values are Unix nanoseconds, beyond what a JS number holds exactly: frames are
 // parsed so that every `ts`/`last_ts`/`since`/`before` becomes a BigInt, and sent back
 // as raw JSON integers.
+//
+// Reading: a message counts as read once its top has been on screen (its channel in
+// view, the tab visible). Each channel's read position (the ts of the newest message
+// read) is kept in localStorage per user, so unread counts survive a reload; the
+// server's cursor only says what was sent to a connection, not what someone saw.
 (() => {
   "use strict";
 
@@ -14,15 +19,26 @@
     subscribeForm: $("subscribe-form"), channelInput: $("channel-input"),
     list: $("subscriptions"), noSubs: $("no-subscriptions"), title: $("current-channel"),
     scroller: $("scroller"), messages: $("messages"), loadOlder: $("load-older"),
+    newMessages: $("new-messages"), newMessagesLabel: document.querySelector("#new-messages .label"),
     notice: $("notice"), composerForm: $("composer-form"), composer: $("composer"), send: $("send-button"),
   };
   const CHANNEL_RE = /^[A-Za-z0-9_-]{1,64}$/;
   const BIG_KEYS = new Set(["ts", "last_ts", "since", "before"]);
   const PAGE = 50;
+  const RESUME_LIMIT = 100;
+  const UNREAD_LIMIT = 1000; // the most the relay sends in one reply
+  const NEAR_BOTTOM_PX = 80; // this close to the end, the pane follows new messages
+  const SEEN_PX = 24; // a message is read once this much of its top has been on screen
+  const CONTEXT_PX = 48; // shown above the first unread message when opening a channel
+  const READ_KEY = `relay:read:${me.id}`;
+  const pageTitle = document.title;
 
-  // Per channel: messages by id, sorted list, the highest ts shown from the live
-  // sequence (`since` when resuming), unread count, whether older history exists.
+  // Per channel: messages by id, the list sorted by ts, the highest ts shown from the
+  // live sequence (`since` when resuming), the read position (`readTs`), whether the
+  // first reply left unread messages unloaded (`unreadBeyond`), whether older history
+  // exists, whether the pane has been placed since the channel was selected.
   const channels = new Map();
+  const nodes = new WeakMap(); // message -> its <li>, made once and kept
   let current = null;
   let ws = null;
   let live = false;
@@ -117,7 +133,12 @@
     backoffMs = 500;
     setState("live", "Live");
     hideNotice();
-    for (const sub of frame.subscriptions) ensureChannel(sub.channel);
+    for (const sub of frame.subscriptions) {
+      const ch = ensureChannel(sub.channel);
+      // No read position in this browser: fall back to the cursor, the last message
+      // sent to one of the user's connections (0: none was ever sent, all are new).
+      if (ch.readTs === null) setRead(ch, storedRead(sub.channel) ?? sub.last_ts ?? 0n);
+    }
     const names = [...channels.keys()];
     if (current === null && names.length) select(names[0]);
     await Promise.all(names.map((name) => subscribe(name).catch(reportError)));
@@ -127,7 +148,10 @@
   function ensureChannel(name) {
     let ch = channels.get(name);
     if (ch) return ch;
-    ch = { name, byId: new Map(), list: [], lastTs: null, unread: 0, more: false, primed: false, li: null };
+    ch = {
+      name, byId: new Map(), list: [], lastTs: null, readTs: null, unreadBeyond: false,
+      more: false, primed: false, positioned: false, li: null,
+    };
     channels.set(name, ch);
     const li = document.createElement("li");
     li.dataset.channel = name;
@@ -159,25 +183,38 @@
     if (!ch) return;
     ch.li.remove();
     channels.delete(name);
+    forgetRead(name);
     els.noSubs.hidden = channels.size > 0;
     if (current === name) {
       current = null;
       const next = channels.keys().next();
       if (!next.done) select(next.value);
       else render();
+    } else {
+      renderCounts();
     }
   }
 
   async function subscribe(name) {
     const ch = ensureChannel(name);
-    const reply = await request({ type: "subscribe", channel: name, since: ch.lastTs ?? undefined, limit: 100 });
+    // Resuming: after the last message shown. First time on this page: after the read
+    // position, so the reply holds the unread messages (as many as one reply carries).
+    const resuming = ch.lastTs !== null;
+    const since = resuming ? ch.lastTs : ch.readTs ?? undefined;
+    const limit = resuming || since === undefined ? RESUME_LIMIT : UNREAD_LIMIT;
+    const reply = await request({ type: "subscribe", channel: name, since, limit });
+    if (reply.truncated) {
+      ch.more = true;
+      if (!resuming) ch.unreadBeyond = true;
+    }
     addMessages(name, reply.messages, { live: true });
-    if (reply.truncated) ch.more = true;
     if (!ch.primed) {
       // First view of this channel on this page: show some context before the unseen part.
       ch.primed = true;
       await loadOlder(name);
     }
+    // Subscribed just now (not listed in `welcome`): what it shows at first is read.
+    if (ch.readTs === null) setRead(ch, ch.list.length ? ch.list[ch.list.length - 1].ts : 0n);
   }
 
   async function unsubscribe(name) {
@@ -195,48 +232,203 @@
     const oldest = ch.list[0];
     const page = await request({ type: "history", channel: name, before: oldest ? oldest.ts : undefined, limit: PAGE });
     ch.more = page.more;
-    addMessages(name, page.messages, { live: false, older: true });
+    addMessages(name, page.messages, { live: false });
   }
 
   function select(name) {
     current = name;
-    const ch = channels.get(name);
-    ch.unread = 0;
+    channels.get(name).positioned = false;
     render();
     setState(els.state.dataset.state, els.stateLabel.textContent);
   }
 
   // ---- messages --------------------------------------------------------------------
-  function addMessages(name, messages, { live: fromLive, older = false }) {
-    const ch = channels.get(name);
-    if (!ch || !messages.length) {
-      if (ch && name === current) renderOlderButton(ch);
-      return;
+  const byTs = (a, b) => (a.ts < b.ts ? -1 : a.ts > b.ts ? 1 : 0);
+
+  /** Index of the first message of `list` (sorted by ts) with ts >= `ts`. */
+  function lowerBound(list, ts) {
+    let lo = 0;
+    let hi = list.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (list[mid].ts < ts) lo = mid + 1;
+      else hi = mid;
     }
-    let added = 0;
+    return lo;
+  }
+
+  /**
+   * Adds messages (any order, repeats ignored by id) to a channel. In view, only the
+   * new nodes are inserted: the pane follows the newest messages when it was at the
+   * bottom (or `sent`: the reader's own message), else it keeps what the reader looks at.
+   */
+  function addMessages(name, messages, { live: fromLive = false, sent = false } = {}) {
+    const ch = channels.get(name);
+    if (!ch) return;
+    const fresh = [];
     for (const m of messages) {
       if (fromLive && (ch.lastTs === null || m.ts > ch.lastTs)) ch.lastTs = m.ts;
       if (ch.byId.has(m.id)) continue;
       ch.byId.set(m.id, m);
-      ch.list.push(m);
-      added += 1;
+      fresh.push(m);
     }
-    if (!added) return;
-    ch.list.sort((a, b) => (a.ts < b.ts ? -1 : a.ts > b.ts ? 1 : 0));
-    if (name !== current) {
-      if (!older) ch.unread += added;
-      renderBadge(ch);
-      return;
+    fresh.sort(byTs);
+    for (const m of fresh) ch.list.splice(lowerBound(ch.list, m.ts), 0, m);
+    if (name === current) showInPane(ch, fresh, sent);
+    else renderCounts();
+  }
+
+  function showInPane(ch, fresh, sent) {
+    const follow = sent || isNearBottom();
+    const anchor = follow || !ch.positioned ? null : scrollAnchor(ch);
+    // Ascending order: every node before the new one's place is already in the DOM.
+    for (const m of fresh) {
+      els.messages.insertBefore(nodeFor(m), els.messages.children[lowerBound(ch.list, m.ts)] || null);
     }
-    const stick = older ? false : isNearBottom();
-    const before = els.scroller.scrollHeight - els.scroller.scrollTop;
-    render();
-    if (older) els.scroller.scrollTop = els.scroller.scrollHeight - before;
-    else if (stick) els.scroller.scrollTop = els.scroller.scrollHeight;
+    els.loadOlder.hidden = !ch.more;
+    if (!ch.positioned) placePane(ch);
+    else if (follow) scrollToBottom();
+    else if (anchor) els.scroller.scrollTop += anchor.node.getBoundingClientRect().top - anchor.top;
+    markRead();
   }
 
   function isNearBottom() {
-    return els.scroller.scrollHeight - els.scroller.scrollTop - els.scroller.clientHeight < 80;
+    return els.scroller.scrollHeight - els.scroller.scrollTop - els.scroller.clientHeight < NEAR_BOTTOM_PX;
+  }
+
+  function scrollToBottom() {
+    els.scroller.scrollTop = els.scroller.scrollHeight;
+  }
+
+  /** Index of the last message of the pane whose top is above `y` (viewport px), or -1. */
+  function lastAbove(ch, y) {
+    let lo = 0;
+    let hi = ch.list.length - 1;
+    let found = -1;
+    while (lo <= hi) {
+      const mid = (lo + hi) >> 1;
+      if (nodeFor(ch.list[mid]).getBoundingClientRect().top < y) {
+        found = mid;
+        lo = mid + 1;
+      } else hi = mid - 1;
+    }
+    return found;
+  }
+
+  /** The first message whose bottom is on screen, and where it is (viewport px). */
+  function scrollAnchor(ch) {
+    const top = els.scroller.getBoundingClientRect().top;
+    const i = lastAbove(ch, top);
+    for (let j = Math.max(i, 0); j < ch.list.length; j += 1) {
+      const rect = nodeFor(ch.list[j]).getBoundingClientRect();
+      if (rect.bottom > top) return { node: nodeFor(ch.list[j]), top: rect.top };
+    }
+    return null;
+  }
+
+  /** Opens a channel at its first unread message (a little context above), else at the end. */
+  function placePane(ch) {
+    if (!ch.list.length) return;
+    ch.positioned = true;
+    for (const old of els.messages.querySelectorAll(".first-unread")) old.classList.remove("first-unread");
+    scrollToBottom();
+    const first = firstUnread(ch);
+    if (!first) return;
+    const node = nodeFor(first);
+    node.classList.add("first-unread");
+    const above = node.getBoundingClientRect().top - els.scroller.getBoundingClientRect().top - CONTEXT_PX;
+    if (above < 0) els.scroller.scrollTop += above;
+  }
+
+  function firstUnread(ch) {
+    if (ch.readTs === null) return null;
+    for (let i = lowerBound(ch.list, ch.readTs + 1n); i < ch.list.length; i += 1) {
+      if (ch.list[i].userid !== me.id) return ch.list[i];
+    }
+    return null;
+  }
+
+  /** Moves the read position of the channel in view to the newest message seen on screen. */
+  function markRead() {
+    const ch = current === null ? null : channels.get(current);
+    if (ch && ch.list.length && document.visibilityState === "visible") {
+      const i = lastAbove(ch, els.scroller.getBoundingClientRect().bottom - SEEN_PX);
+      if (i >= 0) setRead(ch, ch.list[i].ts);
+    }
+    renderCounts();
+  }
+
+  // ---- read positions (localStorage, per user: {channel: "ts"}) ----------------------
+  function storedReads() {
+    try {
+      const all = JSON.parse(localStorage.getItem(READ_KEY) || "{}");
+      return all && typeof all === "object" ? all : {};
+    } catch {
+      return {};
+    }
+  }
+
+  function storedRead(name) {
+    const value = storedReads()[name];
+    return typeof value === "string" && /^\d{1,19}$/.test(value) ? BigInt(value) : null;
+  }
+
+  function writeReads(change) {
+    try {
+      const all = storedReads();
+      change(all);
+      localStorage.setItem(READ_KEY, JSON.stringify(all));
+    } catch {
+      // Storage full or disabled: read positions last as long as the page.
+    }
+  }
+
+  /** Moves a channel's read position forward to `ts` (never back), here and in storage. */
+  function setRead(ch, ts) {
+    if (ch.readTs !== null && ts <= ch.readTs) return;
+    ch.readTs = ts;
+    const stored = storedRead(ch.name);
+    if (stored === null || ts > stored) writeReads((all) => { all[ch.name] = ts.toString(); });
+  }
+
+  function forgetRead(name) {
+    if (storedRead(name) !== null) writeReads((all) => { delete all[name]; });
+  }
+
+  // ---- unread counts: sidebar badges, the new-messages button, the tab title --------
+  /** Messages of others after the read position: `count` loaded ones, `more` when the
+   * first reply could not carry them all (then the count is a lower bound). */
+  function unreadOf(ch) {
+    if (ch.readTs === null) return { count: 0, more: false };
+    let count = 0;
+    for (let i = ch.list.length - 1; i >= 0 && ch.list[i].ts > ch.readTs; i -= 1) {
+      if (ch.list[i].userid !== me.id) count += 1;
+    }
+    if (ch.unreadBeyond && !(ch.list.length && ch.list[0].ts > ch.readTs)) ch.unreadBeyond = false;
+    return { count, more: ch.unreadBeyond };
+  }
+
+  const countLabel = ({ count, more }) => `${count}${more ? "+" : ""}`;
+
+  function renderCounts() {
+    let total = { count: 0, more: false };
+    for (const ch of channels.values()) {
+      const unread = unreadOf(ch);
+      total = { count: total.count + unread.count, more: total.more || unread.more };
+      const badge = ch.li.querySelector(".unread");
+      const shown = ch.name !== current && (unread.count > 0 || unread.more);
+      badge.textContent = shown ? countLabel(unread) : "";
+      badge.hidden = !shown;
+    }
+    document.title = total.count || total.more ? `(${countLabel(total)}) ${pageTitle}` : pageTitle;
+    const ch = current === null ? null : channels.get(current);
+    const below = ch ? unreadOf(ch) : { count: 0, more: false };
+    const marker = (below.count > 0 || below.more) && !isNearBottom();
+    els.newMessages.hidden = !marker;
+    if (marker) {
+      els.newMessagesLabel.textContent =
+        `${countLabel(below)} new message${below.count === 1 && !below.more ? "" : "s"}`;
+    }
   }
 
   function render() {
@@ -244,24 +436,22 @@
       ch.li.classList.toggle("current", ch.name === current);
       if (ch.name === current) ch.li.querySelector(".channel-name").setAttribute("aria-current", "true");
       else ch.li.querySelector(".channel-name").removeAttribute("aria-current");
-      renderBadge(ch);
     }
     const ch = current === null ? null : channels.get(current);
     els.title.textContent = ch ? `#${ch.name}` : "Pick or subscribe to a channel";
-    els.messages.replaceChildren(...(ch ? ch.list.map(renderMessage) : []));
-    if (ch) renderOlderButton(ch);
-    else els.loadOlder.hidden = true;
-    els.scroller.scrollTop = els.scroller.scrollHeight;
+    els.messages.replaceChildren(...(ch ? ch.list.map(nodeFor) : []));
+    els.loadOlder.hidden = !(ch && ch.more);
+    if (ch) placePane(ch);
+    markRead();
   }
 
-  function renderOlderButton(ch) {
-    els.loadOlder.hidden = !ch.more;
-  }
-
-  function renderBadge(ch) {
-    const badge = ch.li.querySelector(".unread");
-    badge.textContent = ch.unread ? String(ch.unread) : "";
-    badge.hidden = !ch.unread;
+  function nodeFor(m) {
+    let li = nodes.get(m);
+    if (!li) {
+      li = renderMessage(m);
+      nodes.set(m, li);
+    }
+    return li;
   }
 
   const timeFormat = new Intl.DateTimeFormat(undefined, { hour: "2-digit", minute: "2-digit" });
@@ -338,6 +528,29 @@
   });
 
   els.loadOlder.addEventListener("click", () => current && loadOlder(current).catch(reportError));
+  els.newMessages.addEventListener("click", () => {
+    scrollToBottom();
+    markRead();
+  });
+  let readQueued = false;
+  els.scroller.addEventListener("scroll", () => {
+    if (readQueued) return;
+    readQueued = true;
+    requestAnimationFrame(() => {
+      readQueued = false;
+      markRead();
+    });
+  }, { passive: true });
+  document.addEventListener("visibilitychange", markRead);
+  // Another tab of this user read further: take its read positions.
+  window.addEventListener("storage", (event) => {
+    if (event.key !== READ_KEY) return;
+    for (const ch of channels.values()) {
+      const stored = storedRead(ch.name);
+      if (stored !== null && (ch.readTs === null || stored > ch.readTs)) ch.readTs = stored;
+    }
+    renderCounts();
+  });
 
   // One client_id per composed text: a send repeated after `unavailable` (a backend
   // failing over) or a dropped connection is stored once by the relay.
@@ -355,7 +568,7 @@
         if (els.composer.value === text) els.composer.value = "";
         draft = { text: null, channel: null, clientId: null };
         hideNotice();
-        addMessages(channel, [ack.message], { live: false });
+        addMessages(channel, [ack.message], { sent: true });
         return;
       } catch (err) {
         const code = err && err.frame && err.frame.code;
