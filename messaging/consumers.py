@@ -334,7 +334,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
             )
         except SubscriptionLimit:
             raise RelayError("rate_limited", "Too many subscriptions for this user.") from None
-        records.mirror().note((channel, self.user.id), True)
+        records.mirror().note((channel, self.user.id), self.user.name)
         since = command.since if command.since is not None else cursor
         page, truncated = await self.history.newest_after(channel, since, command.limit)
         await self.send_frame(frames.with_ref({
@@ -357,7 +357,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
         user's other connections (relay.unsubscribed).
         """
         generation = await self.registry.unsubscribe(self.user.id, command.channel)
-        records.mirror().note((command.channel, self.user.id), False)
+        records.mirror().note((command.channel, self.user.id), None)
         self.drop_channel(command.channel)
         log.info("unsubscribed", extra=self.log_fields(command.channel))
         await self.send_frame(frames.with_ref({"type": "unsubscribed", "channel": command.channel}, command.ref))

@@ -51,10 +51,13 @@ class Subscription(models.Model):
 
     Redis (subscriptions.py) is what fan-out and cursors use; this row is written when a
     subscription starts and deleted when it ends. The admin reads cursors from Redis.
+    `name` is the user's PocketBase display name at their latest subscribe (from the
+    verified token's record), so the admin can show who a user id is.
     """
 
     channel = models.ForeignKey(Channel, related_name="subscriptions", on_delete=models.CASCADE)
     userid = models.CharField(max_length=64, validators=[channel_id_validator])
+    name = models.TextField(blank=True, default="")
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

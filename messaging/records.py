@@ -12,34 +12,38 @@ from .models import Channel, Subscription
 FLUSH_S = 0.25
 
 
-def record_subscription(channel: str, userid: str) -> None:
-    """Note that `userid` subscribed to `channel` (creating the channel row if needed)."""
-    apply_changes({(channel, userid): True})
+def record_subscription(channel: str, userid: str, name: str = "") -> None:
+    """Note that `userid` (display `name`) subscribed to `channel` (creating the channel
+    row if needed)."""
+    apply_changes({(channel, userid): name})
 
 
 def forget_subscriptions(channel: str, userids) -> None:
     """Note that these users' subscriptions to `channel` ended."""
-    apply_changes({(channel, userid): False for userid in userids})
+    apply_changes({(channel, userid): None for userid in userids})
 
 
-def apply_changes(changes: dict[tuple[str, str], bool]) -> None:
-    """Apply {(channel, userid): subscribed} to the mirror in a few bulk queries (sync)."""
-    added = [key for key, subscribed in changes.items() if subscribed]
+def apply_changes(changes: dict[tuple[str, str], str | None]) -> None:
+    """Apply {(channel, userid): name} to the mirror in a few bulk queries (sync): a
+    string is a subscription and the user's display name at subscribing (PocketBase's
+    `name`, may be empty; a known row takes the new name), None ends the subscription."""
+    added = [(key, name) for key, name in changes.items() if name is not None]
     if added:
-        names = {channel for channel, _ in added}
-        Channel.objects.bulk_create([Channel(name=name) for name in names], ignore_conflicts=True)
-        ids = dict(Channel.objects.filter(name__in=names).values_list("name", "id"))
+        channels = {channel for (channel, _), _ in added}
+        Channel.objects.bulk_create([Channel(name=channel) for channel in channels], ignore_conflicts=True)
+        ids = dict(Channel.objects.filter(name__in=channels).values_list("name", "id"))
         Subscription.objects.bulk_create(
-            [Subscription(channel_id=ids[channel], userid=userid) for channel, userid in added], ignore_conflicts=True
+            [Subscription(channel_id=ids[channel], userid=userid, name=name) for (channel, userid), name in added],
+            update_conflicts=True, unique_fields=["channel", "userid"], update_fields=["name"],
         )
     removed: dict[str, list[str]] = {}
-    for (channel, userid), subscribed in changes.items():
-        if not subscribed:
+    for (channel, userid), name in changes.items():
+        if name is None:
             removed.setdefault(channel, []).append(userid)
     for channel, userids in removed.items():
         Subscription.objects.filter(channel__name=channel, userid__in=userids).delete()
 
 
 mirror = per_loop(lambda: WriteBehind(database_sync_to_async(apply_changes), FLUSH_S))
-mirror.__doc__ = """The running loop's batch of {(channel, userid): subscribed} changes: the mirror is
+mirror.__doc__ = """The running loop's batch of {(channel, userid): name or None} changes: the mirror is
 for the admin only, so a failed write is logged and dropped, never breaking delivery."""

@@ -5,7 +5,7 @@ import pytest
 import redis as redis_sync
 from django.contrib.auth.models import User
 
-from messaging import backends, publishing
+from messaging import backends, publishing, records
 from messaging.history import history_key
 from messaging.models import Channel, Subscription
 from messaging.subscriptions import Registry
@@ -18,7 +18,7 @@ CHANGELIST = "/admin/messaging/channel/"
 
 @pytest.fixture
 def seeded(relay_settings):
-    """A channel with 5 messages from 'bob' and one subscriber whose cursor is at the 3rd."""
+    """A channel with 5 messages from 'bob' and one subscriber, Alice, whose cursor is at the 3rd."""
     name = f"adm-{uuid.uuid4().hex[:8]}"
     channel = Channel.objects.create(name=name)
 
@@ -32,7 +32,7 @@ def seeded(relay_settings):
         return sent
 
     sent = backends.run_sync(seed)
-    Subscription.objects.create(channel=channel, userid="aliceid")
+    Subscription.objects.create(channel=channel, userid="aliceid", name="Alice")
     return channel, sent
 
 
@@ -57,8 +57,35 @@ def test_channel_page_shows_recent_messages_escaped_and_cursors(admin_client, se
     assert [m["id"] for m in page.context["recent_messages"]] == [m["id"] for m in reversed(sent)]
     html = page.content.decode()
     assert "note 4 &lt;b&gt;bold&lt;/b&gt;" in html and "<b>bold</b>" not in html
-    (userid, cursor), = page.context["subscriber_cursors"]
-    assert userid == "aliceid" and cursor == ts_to_datetime(sent[2]["ts"])
+    assert page.context["subscribers"] == [{"userid": "aliceid", "name": "Alice", "cursor": ts_to_datetime(sent[2]["ts"])}]
+
+
+def test_subscribers_and_members_are_shown_with_their_names(admin_client, seeded):
+    """Names come from the subscription mirror (any channel), else from the channel's
+    recent messages; a user the relay never saw is shown by id alone."""
+    channel, _ = seeded
+    Subscription.objects.create(channel=channel, userid="bobid")  # posted, subscribed before names were kept
+    other = Channel.objects.create(name=f"{channel.name}-other")
+    Subscription.objects.create(channel=other, userid="carolid", name="Carol")
+    for userid in ("carolid", "daveid"):
+        channel.members.create(userid=userid)
+    page = admin_client.get(f"{CHANGELIST}{channel.pk}/change/")
+    names = {s["userid"]: s["name"] for s in page.context["subscribers"]}
+    assert names == {"aliceid": "Alice", "bobid": "Bob"}
+    html = page.content.decode()
+    assert "<td>Alice</td><td>aliceid</td>" in html and "<td>Bob</td><td>bobid</td>" in html
+    inline = page.context["inline_admin_formsets"][0]
+    shown = {form.form.instance.userid: form.model_admin.name(form.form.instance) for form in inline if form.original}
+    assert shown == {"carolid": "Carol", "daveid": ""}
+
+
+def test_subscription_mirror_keeps_the_latest_name(relay_settings):
+    name = f"adm-{uuid.uuid4().hex[:8]}"
+    records.apply_changes({(name, "aliceid"): "Alice"})
+    records.apply_changes({(name, "aliceid"): "Alice B."})
+    assert list(Subscription.objects.filter(channel__name=name).values_list("userid", "name")) == [("aliceid", "Alice B.")]
+    records.apply_changes({(name, "aliceid"): None})
+    assert not Subscription.objects.filter(channel__name=name).exists()
 
 
 def test_staff_only(client, seeded):
@@ -73,14 +100,20 @@ def test_trim_and_delete_history_actions(admin_client, seeded, settings):
     channel, _ = seeded
     ask = admin_client.post(CHANGELIST, {"action": "trim_history", "_selected_action": [channel.pk]})
     assert ask.status_code == 200 and b"keep" in ask.content
-    done = admin_client.post(CHANGELIST, {"action": "trim_history", "_selected_action": [channel.pk], "apply": "yes", "keep": "2"})
-    assert done.status_code == 302 and xlen(settings, channel.name) == 2
+    done = admin_client.post(CHANGELIST, {"action": "trim_history", "_selected_action": [channel.pk], "apply": "yes", "keep": "2"},
+                             follow=True)
+    assert done.redirect_chain[0][1] == 302 and xlen(settings, channel.name) == 2
+    said = f"Channel “{channel.name}”: removed 3 old messages, kept at most 2."
+    assert [str(m) for m in done.context["messages"]] == [said] and said in done.content.decode()
 
     confirm = admin_client.post(CHANGELIST, {"action": "delete_history", "_selected_action": [channel.pk]})
     assert confirm.status_code == 200 and b"are you sure" in confirm.content
     assert xlen(settings, channel.name) == 2  # nothing deleted before confirming
-    admin_client.post(CHANGELIST, {"action": "delete_history", "_selected_action": [channel.pk], "apply": "yes"})
+    done = admin_client.post(CHANGELIST, {"action": "delete_history", "_selected_action": [channel.pk], "apply": "yes"},
+                             follow=True)
     assert xlen(settings, channel.name) == 0
+    said = f"Channel “{channel.name}”: deleted 2 messages."
+    assert [str(m) for m in done.context["messages"]] == [said] and said in done.content.decode()
 
 
 def test_replay_form_refuses_bad_times(admin_client, seeded):
