@@ -2,15 +2,23 @@
 
 Endpoints (PocketBase's records API): `auth-with-password` logs in, `auth-refresh`
 verifies a token (401/403 when it is bad, expired, revoked or not a `users` token),
-`/api/health` answers while the server runs. Async callers run these in a thread
-(see verification.py): no blocking HTTP call on the event loop.
+the records list (with a superuser's token) says which user ids exist, `/api/health`
+answers while the server runs. Async callers run these in a thread (see
+verification.py): no blocking HTTP call on the event loop.
 """
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import requests
 
 TIMEOUT = (2.0, 5.0)  # connect, read (seconds)
 COLLECTION = "users"
+USERS_PER_REQUEST = 100  # ids per records-list filter (keeps the URL short)
+
+
+def _filter_string(value: str) -> str:
+    """`value` as a single-quoted string literal of PocketBase's filter syntax."""
+    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
 
 class PocketBaseUnavailable(Exception):
@@ -24,6 +32,11 @@ class PocketBaseRefused(Exception):
         super().__init__(message)
         self.status = status
         self.data = data or {}
+
+
+def superuser_refusal(exc: PocketBaseRefused) -> str:
+    """Why PocketBase refused a token offered as a superuser's, from the HTTP status."""
+    return f"HTTP {exc.status}: " + ("invalid or expired" if exc.status == 401 else "not a superuser's token")
 
 
 @dataclass(frozen=True)
@@ -45,9 +58,9 @@ class PocketBaseClient:
         self.base_url = base_url.rstrip("/")
         self.session = requests.Session()
 
-    def _post(self, path: str, **kwargs) -> dict:
+    def _request(self, method: str, path: str, **kwargs) -> dict:
         try:
-            response = self.session.post(self.base_url + path, timeout=TIMEOUT, **kwargs)
+            response = self.session.request(method, self.base_url + path, timeout=TIMEOUT, **kwargs)
         except requests.RequestException as exc:
             raise PocketBaseUnavailable(str(exc)) from exc
         if response.status_code >= 500:
@@ -68,15 +81,15 @@ class PocketBaseClient:
 
         Raises PocketBaseRefused (400 for wrong credentials) or PocketBaseUnavailable.
         """
-        return self._post(
-            f"/api/collections/{COLLECTION}/auth-with-password",
+        return self._request(
+            "POST", f"/api/collections/{COLLECTION}/auth-with-password",
             json={"identity": email, "password": password},
         )
 
     def sign_up(self, email: str, password: str, name: str) -> dict:
         """Create a `users` record (PocketBase allows sign-up by default); returns it."""
-        return self._post(
-            f"/api/collections/{COLLECTION}/records",
+        return self._request(
+            "POST", f"/api/collections/{COLLECTION}/records",
             json={"email": email, "password": password, "passwordConfirm": password, "name": name},
         )
 
@@ -86,7 +99,35 @@ class PocketBaseClient:
         Raises PocketBaseRefused (401/403: invalid, expired, revoked, or a superuser's or
         another collection's token) or PocketBaseUnavailable.
         """
-        return self._post(f"/api/collections/{COLLECTION}/auth-refresh", headers={"Authorization": token})
+        return self._request("POST", f"/api/collections/{COLLECTION}/auth-refresh", headers={"Authorization": token})
+
+    def users_collection(self, superuser_token: str) -> dict:
+        """The `users` collection's settings, which only a superuser may read: how a
+        superuser token is checked. Raises PocketBaseRefused (401: invalid or expired
+        token; 403: a token, but not a superuser's) or PocketBaseUnavailable."""
+        return self._request("GET", f"/api/collections/{COLLECTION}", params={"fields": "id,name"},
+                             headers={"Authorization": superuser_token})
+
+    def existing_users(self, userids: Iterable[str], superuser_token: str) -> set[str]:
+        """Which of `userids` (record ids, as in a token's record and messages' `userid`)
+        are records of the `users` collection.
+
+        Needs a superuser's token: PocketBase's default rules show a user only their own
+        record, and a list request whose token may not see records answers 200 with no
+        items rather than an error, so the token itself is checked first
+        (users_collection). Raises PocketBaseRefused (401/403: the token is not a valid
+        superuser token) or PocketBaseUnavailable.
+        """
+        self.users_collection(superuser_token)
+        wanted = sorted(set(userids))
+        found: set[str] = set()
+        for start in range(0, len(wanted), USERS_PER_REQUEST):
+            chunk = wanted[start:start + USERS_PER_REQUEST]
+            page = self._request("GET", f"/api/collections/{COLLECTION}/records", headers={"Authorization": superuser_token},
+                                 params={"filter": " || ".join(f"id = {_filter_string(u)}" for u in chunk),
+                                         "fields": "id", "perPage": len(chunk), "skipTotal": "true"})
+            found.update(item.get("id") for item in page.get("items", []) if isinstance(item, dict))
+        return found
 
     def healthy(self, timeout: float | tuple[float, float] = TIMEOUT) -> str:
         """'ok' when GET /api/health answers 200, else a short reason. `timeout` is

@@ -4,9 +4,11 @@ Subcommands:
   ports NAME=DEFAULT ...      print ``NAME=PORT`` lines (shell) with a free port for each
   redis --port P --dir D      exec redis-server (AOF) in the foreground
   nats --port P --dir D       exec nats-server -js in the foreground
-  pocketbase --port P --dir D --superuser-file F --demo-users F [--page-url U]
+  pocketbase --port P --dir D --superuser-file F --superuser-token-file F --demo-users F [--page-url U]
                               run PocketBase, create the demo users, print their
-                              credentials, and stop PocketBase on SIGINT/SIGTERM/SIGHUP
+                              credentials, write a superuser token (for
+                              POCKETBASE_SUPERUSER_TOKEN), and stop PocketBase on
+                              SIGINT/SIGTERM/SIGHUP
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from .pocketbase_server import PocketBaseServer
 from .redis_server import RedisServer
 
 DEMO_USERS = (("alice", "Alice"), ("bob", "Bob"))
+SUPERUSER_TOKEN_SECONDS = 30 * 86400  # the dev runner writes a new one at every start
 
 
 def _say(text: str) -> None:
@@ -129,6 +132,7 @@ def cmd_pocketbase(args: argparse.Namespace) -> int:
     try:
         server.start()
         users = ensure_demo_users(server, Path(args.demo_users))
+        _write_private(Path(args.superuser_token_file), server.api.superuser_api_token(SUPERUSER_TOKEN_SECONDS) + "\n")
         print(f"PocketBase ready at {server.url}/_/ (superuser: {email}, password in {su_file})")
         print(f"Open {args.page_url} and sign in as:")
         for user_email, user_password, name in users:
@@ -154,6 +158,7 @@ def main(argv: list[str] | None = None) -> int:
         p.add_argument("--dir", required=True)
         if name == "pocketbase":
             p.add_argument("--superuser-file", required=True)
+            p.add_argument("--superuser-token-file", required=True)
             p.add_argument("--demo-users", required=True)
             p.add_argument("--page-url", default="http://127.0.0.1:8000/")
     args = parser.parse_args(argv)

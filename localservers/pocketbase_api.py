@@ -75,14 +75,25 @@ class PocketBase:
 
     def superuser_token(self) -> str:
         """A superuser auth token (cached). Raises ``ValueError`` without credentials."""
+        if self._superuser_token is None:
+            self._superuser_token = self._superuser_login()["token"]
+        return self._superuser_token
+
+    def _superuser_login(self) -> dict:
+        """auth-with-password as the superuser: ``{"token", "record"}``."""
         if not (self.superuser_email and self.superuser_password):
             raise ValueError("this PocketBase client has no superuser credentials")
-        if self._superuser_token is None:
-            body = {"identity": self.superuser_email, "password": self.superuser_password}
-            data = self._call("POST", "/api/collections/_superusers/auth-with-password",
-                              "superuser login", json=body)
-            self._superuser_token = data["token"]
-        return self._superuser_token
+        body = {"identity": self.superuser_email, "password": self.superuser_password}
+        return self._call("POST", "/api/collections/_superusers/auth-with-password", "superuser login", json=body)
+
+    def superuser_api_token(self, duration: int) -> str:
+        """A superuser token valid for ``duration`` seconds (PocketBase's impersonate
+        endpoint, the superuser on itself): what an operator gives the relay as
+        POCKETBASE_SUPERUSER_TOKEN."""
+        me = self._superuser_login()
+        data = self._call("POST", f"/api/collections/_superusers/impersonate/{me['record']['id']}",
+                          "impersonate superuser", token=me["token"], json={"duration": int(duration)})
+        return data["token"]
 
     def create_user(self, email: str, password: str, name: str = "", **fields: Any) -> dict:
         """Sign up a ``users`` record (no auth needed); returns the record dict

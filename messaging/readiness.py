@@ -12,6 +12,8 @@ from django.conf import settings
 from nats.js import api
 from nats.js.errors import NotFoundError
 
+from auth_pocketbase.client import PocketBaseClient, PocketBaseRefused, PocketBaseUnavailable, superuser_refusal
+
 from .backends import connect_nats
 from .events import QUEUE_GROUP, STREAM, SUBJECTS
 
@@ -130,7 +132,23 @@ def check_pocketbase(url: str) -> list[Finding]:
         return [Finding("error", "pocketbase", f"PocketBase at {url} has no 'users' auth collection (HTTP {methods.status_code}).")]
     if not methods.json().get("password", {}).get("enabled", True):
         return [Finding("error", "pocketbase", "the 'users' collection does not allow password login.")]
-    return [Finding("ok", "pocketbase", f"PocketBase answers at {url} with the 'users' collection.")]
+    return [Finding("ok", "pocketbase", f"PocketBase answers at {url} with the 'users' collection."),
+            check_superuser_token(url, settings.POCKETBASE_SUPERUSER_TOKEN)]
+
+
+def check_superuser_token(url: str, token: str) -> Finding:
+    """POCKETBASE_SUPERUSER_TOKEN, which `manage.py channel --add-member` needs, is a
+    superuser's token that PocketBase accepts."""
+    if not token:
+        return Finding("warning", "pocketbase", "POCKETBASE_SUPERUSER_TOKEN is not set: "
+                       "`manage.py channel --add-member` cannot check members and refuses to add them.")
+    try:
+        PocketBaseClient(url).users_collection(token)
+    except PocketBaseUnavailable as exc:
+        return Finding("error", "pocketbase", f"PocketBase did not answer the POCKETBASE_SUPERUSER_TOKEN check: {exc}")
+    except PocketBaseRefused as exc:
+        return Finding("error", "pocketbase", f"PocketBase refuses POCKETBASE_SUPERUSER_TOKEN ({superuser_refusal(exc)}).")
+    return Finding("ok", "pocketbase", "POCKETBASE_SUPERUSER_TOKEN is a superuser token.")
 
 
 async def run_all() -> list[Finding]:

@@ -144,13 +144,16 @@ RELAY_TEST_DEFAULTS = {"RELAY_PUBLISH_RATE": "0", "RELAY_AUTH_CACHE_SECONDS": "2
 @pytest.fixture(scope="session")
 def relay_factory(redis_server, nats_server, pocketbase_server, tmp_path_factory):
     """Factory: ``make_relay(env=None, workers=2) -> Relay`` started on the session
-    servers in a fresh temp dir (own SQLite db). Stopped at the end of the session
+    servers in a fresh temp dir (own SQLite db), with a superuser token of the session
+    PocketBase as POCKETBASE_SUPERUSER_TOKEN (manage.py channel checks members). Stopped at the end of the session
     (or call ``.stop()`` yourself)."""
     made: list[Relay] = []
 
     def make_relay(env: dict[str, str] | None = None, workers: int = 2) -> Relay:
         base_env = {"REDIS_URL": redis_server.url, "NATS_URL": nats_server.url,
-                    "POCKETBASE_URL": pocketbase_server.url, **RELAY_TEST_DEFAULTS}
+                    "POCKETBASE_URL": pocketbase_server.url,
+                    "POCKETBASE_SUPERUSER_TOKEN": pocketbase_server.api.superuser_token(),
+                    **RELAY_TEST_DEFAULTS}
         relay = Relay(tmp_path_factory.mktemp("relay"), {**base_env, **(env or {})},
                       workers=workers)
         made.append(relay)

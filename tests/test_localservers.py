@@ -120,6 +120,19 @@ def test_pocketbase_user_login_and_refresh(pocketbase_server, pb_user):
     assert pb_user("alice").id != user.id  # unique every call
 
 
+def test_a_superuser_api_token_tells_which_user_ids_exist(pocketbase_server, pb_user):
+    """What the dev runner writes for POCKETBASE_SUPERUSER_TOKEN works as the relay uses it."""
+    from auth_pocketbase.client import PocketBaseClient, PocketBaseRefused
+
+    alice = pb_user("alice")
+    client = PocketBaseClient(pocketbase_server.url)
+    token = pocketbase_server.api.superuser_api_token(600)
+    assert client.existing_users([alice.id, "zzzznotauser"], token) == {alice.id}
+    with pytest.raises(PocketBaseRefused) as refused:  # a user's token sees only its own record
+        client.existing_users([alice.id], alice.token)
+    assert refused.value.status == 403
+
+
 def test_pocketbase_revocation_helpers(pb_admin, pb_user):
     changed, deleted = pb_user("carol"), pb_user("dave")
     pb_admin.update_password(changed.id, "a-brand-new-password")

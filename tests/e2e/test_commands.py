@@ -65,11 +65,87 @@ def test_relay_check_passes_on_healthy_servers_and_names_what_is_wrong(relay):
     healthy = relay.manage("relay_check", check=False)
     assert healthy.returncode == 0, healthy.stdout + healthy.stderr
     assert "ok      redis" in healthy.stdout and "ok      pocketbase" in healthy.stdout
+    assert "ok      pocketbase: POCKETBASE_SUPERUSER_TOKEN is a superuser token." in healthy.stdout
     broken = relay.manage("relay_check", check=False, env={
         "NATS_URL": "nats://127.0.0.1:1", "DJANGO_ALLOWED_HOSTS": "", "RELAY_PUBLISH_BURST": "0",
+        "POCKETBASE_SUPERUSER_TOKEN": "not-a-token",
     })
     assert broken.returncode == 1 and "Traceback" not in broken.stderr
     assert "ERROR   nats: cannot reach NATS at nats://127.0.0.1:1" in broken.stdout
     assert "DJANGO_ALLOWED_HOSTS is empty" in broken.stdout
     assert "RELAY_PUBLISH_BURST is 0" in broken.stdout
-    assert "3 problems found" in broken.stderr
+    assert "ERROR   pocketbase: PocketBase refuses POCKETBASE_SUPERUSER_TOKEN (HTTP 401: invalid or expired)." in broken.stdout
+    assert "4 problems found" in broken.stderr
+
+
+def channel_lines(relay, channel, *args, **kwargs) -> dict[str, str]:
+    """`manage.py channel C ARGS` as {"access": ..., "members": ..., ...} (its stdout lines)."""
+    out = relay.manage("channel", channel, *args, **kwargs).stdout
+    return dict(line.split(": ", 1) for line in out.splitlines())
+
+
+def refused(done) -> str:
+    """The one line a refused command printed (it must exit non-zero, without a traceback)."""
+    assert done.returncode != 0, done.stdout
+    assert "Traceback" not in done.stderr and done.stderr.strip(), done.stderr
+    return done.stderr.strip().splitlines()[-1]
+
+
+async def test_channel_member_flags_add_up_when_repeated(relay, pb_user):
+    alice, bob, carol, dave = (pb_user(n) for n in ("Alice", "Bob", "Carol", "Dave"))
+    channel = f"cmd-{uuid.uuid4().hex[:8]}"
+    shown = channel_lines(relay, channel, "--access", "members", "--add-member", alice.id,
+                          "--add-member", bob.id, carol.id, "--add-member", dave.id)
+    assert shown["members"].split() == sorted([alice.id, bob.id, carol.id, dave.id])
+    a = await Client.open(relay.ws_url, alice.token)  # the first flag's member is not locked out
+    assert (await a.request({"type": "subscribe", "channel": channel}))["type"] == "subscribed"
+    shown = channel_lines(relay, channel, "--remove-member", alice.id, "--remove-member", bob.id, carol.id)
+    assert shown["members"].split() == [dave.id]
+    assert await a.recv() == {"type": "unsubscribed", "channel": channel, "reason": "forbidden"}
+    await a.close()
+
+
+def test_channel_refuses_member_ids_that_are_not_pocketbase_users(relay, pb_user):
+    alice = pb_user("Alice")
+    channel = f"cmd-{uuid.uuid4().hex[:8]}"
+    line = refused(relay.manage("channel", channel, "--access", "members", "--add-member", alice.id,
+                                "--add-member", "zzzznotauser", alice.email.split("@")[0], check=False))
+    assert "zzzznotauser" in line and alice.email.split("@")[0] in line and alice.id not in line
+    assert "not PocketBase users" in line and "nothing changed" in line
+    shown = channel_lines(relay, channel)  # nothing changed: not even the access
+    assert (shown["access"], shown["members"]) == ("open", "-")
+
+
+def test_channel_members_are_not_changed_when_pocketbase_cannot_say(relay, pb_user, pb_admin):
+    alice = pb_user("Alice")
+    channel = f"cmd-{uuid.uuid4().hex[:8]}"
+    down = refused(relay.manage("channel", channel, "--add-member", alice.id, check=False,
+                                env={"POCKETBASE_URL": "http://127.0.0.1:1"}))
+    assert "PocketBase" in down and "http://127.0.0.1:1" in down and "nothing changed" in down
+    unset = refused(relay.manage("channel", channel, "--add-member", alice.id, check=False,
+                                 env={"POCKETBASE_SUPERUSER_TOKEN": ""}))
+    assert "POCKETBASE_SUPERUSER_TOKEN is not set" in unset
+    for token in (alice.token, "not-a-token"):  # a user's token cannot see other users
+        wrong = refused(relay.manage("channel", channel, "--add-member", alice.id, check=False,
+                                     env={"POCKETBASE_SUPERUSER_TOKEN": token}))
+        assert "POCKETBASE_SUPERUSER_TOKEN" in wrong and "superuser" in wrong
+    assert channel_lines(relay, channel)["members"] == "-"
+    # removing needs no PocketBase: a deleted user can still be taken off a channel
+    gone = pb_user("Gone")
+    channel_lines(relay, channel, "--add-member", gone.id)
+    pb_admin.delete_user(gone.id)
+    assert channel_lines(relay, channel, "--remove-member", gone.id,
+                         env={"POCKETBASE_URL": "http://127.0.0.1:1"})["members"] == "-"
+
+
+def test_removing_a_non_member_says_so_and_changes_nothing(relay, pb_user):
+    alice, bob = pb_user("Alice"), pb_user("Bob")
+    channel = f"cmd-{uuid.uuid4().hex[:8]}"
+    channel_lines(relay, channel, "--access", "members", "--add-member", alice.id)
+    line = refused(relay.manage("channel", channel, "--access", "open", "--remove-member", alice.id,
+                                "--remove-member", bob.id, check=False))
+    assert line.endswith(f"not a member of {channel}: {bob.id}; nothing changed")
+    shown = channel_lines(relay, channel)
+    assert (shown["access"], shown["members"]) == ("members", alice.id)
+    line = refused(relay.manage("channel", channel, "--add-member", bob.id, "--remove-member", bob.id, check=False))
+    assert bob.id in line and "both" in line

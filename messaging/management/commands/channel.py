@@ -1,10 +1,16 @@
-"""`python manage.py channel C [--access ...] [--add-member U ...] [--remove-member U ...]`."""
-from django.core.management.base import BaseCommand
+"""`python manage.py channel C [--access ...] [--add-member U ...] [--remove-member U ...]`.
+
+Repeated member flags add up (`--add-member A --add-member B C` adds three). A change
+is checked whole before anything is written: ids that are not PocketBase users (asked
+with POCKETBASE_SUPERUSER_TOKEN), removals of users who are not members, or an id both
+added and removed refuse the whole command with one line and exit 1.
+"""
+from django.core.management.base import BaseCommand, CommandError
 
 from messaging import backends, publishing
 from messaging.access import load_policy
-from messaging.management.support import channel_arg, run, user_arg
-from messaging.models import Channel
+from messaging.management.support import channel_arg, check_users_exist, run, user_arg
+from messaging.models import Channel, ChannelMember
 from messaging.revocation import change_access
 from messaging.subscriptions import Registry
 from messaging.timeparse import format_ts
@@ -17,21 +23,42 @@ async def channel_stats(name: str) -> tuple[int, int | None, int]:
     return count, last_ts, len(await Registry(redis).subscribers(name))
 
 
+def check_member_changes(channel: str, add: list[str], remove: list[str]) -> None:
+    """CommandError unless every id removed is a member of `channel`, none is both added
+    and removed, and every id added is a PocketBase user."""
+    both = [u for u in add if u in remove]
+    if both:
+        raise CommandError(f"both --add-member and --remove-member: {', '.join(both)}")
+    if remove:
+        members = set(ChannelMember.objects.filter(channel__name=channel).values_list("userid", flat=True))
+        strangers = [u for u in remove if u not in members]
+        if strangers:
+            raise CommandError(f"not a member of {channel}: {', '.join(strangers)}")
+    if add:
+        check_users_exist(add)
+
+
 class Command(BaseCommand):
     help = "Show a channel (access, members, retained messages, subscribers) or change its access and members."
 
     def add_arguments(self, parser):
         parser.add_argument("channel")
         parser.add_argument("--access", choices=[c for c, _ in Channel.ACCESS_CHOICES])
-        parser.add_argument("--add-member", nargs="+", default=[], metavar="USERID",
-                            help="PocketBase user record ids (as in the welcome frame's userid), not emails")
-        parser.add_argument("--remove-member", nargs="+", default=[], metavar="USERID")
+        parser.add_argument("--add-member", action="extend", nargs="+", default=[], metavar="USERID",
+                            help="PocketBase user record ids (as in the welcome frame's userid), not emails; "
+                                 "repeatable")
+        parser.add_argument("--remove-member", action="extend", nargs="+", default=[], metavar="USERID",
+                            help="members to take off; repeatable")
 
     def handle(self, *args, channel, access, add_member, remove_member, **options):
         channel = channel_arg(channel)
-        add_member = [user_arg(u) for u in add_member]
-        remove_member = [user_arg(u) for u in remove_member]
+        add_member = list(dict.fromkeys(user_arg(u) for u in add_member))
+        remove_member = list(dict.fromkeys(user_arg(u) for u in remove_member))
         if access or add_member or remove_member:
+            try:
+                check_member_changes(channel, add_member, remove_member)
+            except CommandError as exc:
+                raise CommandError(f"{exc}; nothing changed") from None
             policy = change_access(channel, access, add_member, remove_member)
         else:
             policy = load_policy(channel, create=False)
