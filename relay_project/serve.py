@@ -16,6 +16,7 @@ fell from 306 to 192 µs in the benchmark (docs/performance.md). Its TCP connect
 a frame at once instead of on the next loop iteration (transport.py).
 """
 import gc
+import os
 import sys
 from importlib import import_module
 
@@ -26,6 +27,7 @@ uvloop.install()  # before daphne creates its event loop (daphne.server, on impo
 from daphne.cli import CommandLineInterface  # noqa: E402
 
 from relay_project import transport  # noqa: E402
+from relay_project.environment import exit_on_bad_settings  # noqa: E402
 
 MAX_MESSAGE_BYTES = 16 * 1024 * 1024
 APPLICATION = "relay_project.asgi:application"
@@ -35,6 +37,8 @@ def main(argv: list[str] | None = None) -> None:
     """Run daphne with the relay's flags, then `argv` (default: this process's arguments)."""
     args = list(sys.argv[1:] if argv is None else argv)
     limits = ["--websocket-max-message-size", str(MAX_MESSAGE_BYTES), "--websocket-max-frame-size", str(MAX_MESSAGE_BYTES)]
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "relay_project.settings")
+    exit_on_bad_settings()
     import_module(APPLICATION.split(":")[0])  # Django, the apps and what they import, once
     transport.install()
     gc.freeze()

@@ -1,20 +1,21 @@
 """Settings of the relay, read from the environment (see the README's settings table).
 
 Every setting named in PROTOCOL.md is read here with its documented default, through
-django-environ, so a bad value fails at start with a clear ImproperlyConfigured error.
+django-environ made strict (relay_project/environment.py): a value that is not of its
+setting's kind fails at start with one ImproperlyConfigured sentence naming it.
 """
 import re
 from pathlib import Path
 
-import environ
 from csp.constants import NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 
 from relay_project import logging as relay_logging
+from relay_project.environment import Env
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
-env = environ.Env()
+env = Env()
 
 
 def throttle_rate(name: str, default: str) -> str | None:
@@ -151,7 +152,7 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 # pub/sub message is a push that redis-py formats into a debug log string, logged or
 # not (measured in docs/performance.md).
 # RELAY_CHANNEL_LAYER=list selects channels_redis' list-based RedisChannelLayer instead.
-if env.str("RELAY_CHANNEL_LAYER", default="pubsub") == "list":
+if env.choice("RELAY_CHANNEL_LAYER", ("pubsub", "list"), default="pubsub") == "list":
     CHANNEL_LAYERS = {
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
@@ -194,6 +195,6 @@ LOGIN_URL = "/login/"
 # One JSON object per line unless DJANGO_DEBUG (then readable lines); RELAY_LOG_FORMAT
 # (json or text) overrides. Tokens never reach the logs (relay_project/logging.py).
 LOGGING = relay_logging.config(
-    env.str("RELAY_LOG_FORMAT", default="text" if DEBUG else "json") == "json",
-    env.str("RELAY_LOG_LEVEL", default="INFO"),
+    env.choice("RELAY_LOG_FORMAT", ("json", "text"), default="text" if DEBUG else "json") == "json",
+    env.choice("RELAY_LOG_LEVEL", ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"), default="INFO"),
 )
