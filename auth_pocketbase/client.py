@@ -6,6 +6,7 @@ the records list (with a superuser's token) says which user ids exist, `/api/hea
 answers while the server runs. Async callers run these in a thread (see
 verification.py): no blocking HTTP call on the event loop.
 """
+import os
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -21,6 +22,19 @@ def _filter_string(value: str) -> str:
     return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
 
+def _reason(exc: BaseException) -> str:
+    """A short reason for a failed request: the OS error behind requests' and urllib3's
+    wrappers (``Connection refused``), else the exception's class name."""
+    seen = set()
+    cause: BaseException | None = exc
+    while cause is not None and id(cause) not in seen:
+        seen.add(id(cause))
+        if isinstance(cause, OSError) and isinstance(cause.errno, int) and cause.errno > 0:
+            return os.strerror(cause.errno)
+        cause = cause.__cause__ or cause.__context__
+    return type(exc).__name__
+
+
 class PocketBaseUnavailable(Exception):
     """PocketBase did not answer (connection refused, timeout, 5xx)."""
 
@@ -34,9 +48,14 @@ class PocketBaseRefused(Exception):
         self.data = data or {}
 
 
-def superuser_refusal(exc: PocketBaseRefused) -> str:
-    """Why PocketBase refused a token offered as a superuser's, from the HTTP status."""
-    return f"HTTP {exc.status}: " + ("invalid or expired" if exc.status == 401 else "not a superuser's token")
+def superuser_refusal(exc: PocketBaseRefused, token_name: str) -> str:
+    """Why PocketBase refused a request made with the setting `token_name` as a
+    superuser token, as words to follow "PocketBase at <url>"."""
+    if exc.status == 401:
+        return f"refused {token_name} (HTTP 401: invalid or expired; make a new superuser token)"
+    if exc.status == 403:
+        return f"refused {token_name} (HTTP 403: not a superuser's token)"
+    return f"answered HTTP {exc.status}{f' ({exc})' if str(exc) else ''} for its users collection"
 
 
 @dataclass(frozen=True)
@@ -62,7 +81,7 @@ class PocketBaseClient:
         try:
             response = self.session.request(method, self.base_url + path, timeout=TIMEOUT, **kwargs)
         except requests.RequestException as exc:
-            raise PocketBaseUnavailable(str(exc)) from exc
+            raise PocketBaseUnavailable(_reason(exc)) from exc
         if response.status_code >= 500:
             raise PocketBaseUnavailable(f"PocketBase answered {response.status_code}")
         if response.status_code >= 400:

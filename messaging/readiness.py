@@ -147,7 +147,7 @@ def check_superuser_token(url: str, token: str) -> Finding:
     except PocketBaseUnavailable as exc:
         return Finding("error", "pocketbase", f"PocketBase did not answer the POCKETBASE_SUPERUSER_TOKEN check: {exc}")
     except PocketBaseRefused as exc:
-        return Finding("error", "pocketbase", f"PocketBase refuses POCKETBASE_SUPERUSER_TOKEN ({superuser_refusal(exc)}).")
+        return Finding("error", "pocketbase", f"PocketBase at {url} {superuser_refusal(exc, 'POCKETBASE_SUPERUSER_TOKEN')}.")
     return Finding("ok", "pocketbase", "POCKETBASE_SUPERUSER_TOKEN is a superuser token.")
 
 

@@ -52,8 +52,8 @@ def check_users_exist(userids: list[str]) -> None:
     except PocketBaseUnavailable as exc:
         raise CommandError(f"cannot check that the users exist: PocketBase at {url} is unavailable ({exc})") from None
     except PocketBaseRefused as exc:
-        raise CommandError(f"cannot check that the users exist: PocketBase at {url} refused "
-                           f"POCKETBASE_SUPERUSER_TOKEN ({superuser_refusal(exc)}; make a new superuser token)") from None
+        raise CommandError(f"cannot check that the users exist: PocketBase at {url} "
+                           f"{superuser_refusal(exc, 'POCKETBASE_SUPERUSER_TOKEN')}") from None
     missing = [u for u in userids if u not in found]
     if missing:
         raise CommandError(f"not PocketBase users: {', '.join(missing)} (members are record ids of the "

@@ -74,7 +74,7 @@ def test_relay_check_passes_on_healthy_servers_and_names_what_is_wrong(relay):
     assert "ERROR   nats: cannot reach NATS at nats://127.0.0.1:1" in broken.stdout
     assert "DJANGO_ALLOWED_HOSTS is empty" in broken.stdout
     assert "RELAY_PUBLISH_BURST is 0" in broken.stdout
-    assert "ERROR   pocketbase: PocketBase refuses POCKETBASE_SUPERUSER_TOKEN (HTTP 401: invalid or expired)." in broken.stdout
+    assert "refused POCKETBASE_SUPERUSER_TOKEN (HTTP 401: invalid or expired; make a new superuser token)." in broken.stdout
     assert "4 problems found" in broken.stderr
 
 
