@@ -3,8 +3,9 @@
 It logs in to PocketBase, opens the relay's WebSocket (``/ws/``, see PROTOCOL.md) and
 then either
 
-* **interactive mode** (the default): reads commands and chat lines from stdin and
-  prints what the relay sends as it arrives, for example::
+* **interactive mode** (the default): subscribes again to every subscription the
+  ``welcome`` lists (each from its ``last_ts``), reads commands and chat lines from
+  stdin and prints what the relay sends as it arrives, for example::
 
       [channel1 09:41:03] Bob: hello
 
@@ -192,7 +193,7 @@ def main(argv: list[str] | None = None) -> int:
             def relogin() -> str:
                 return login(args.pocketbase, email, password)[0]
 
-        client = RelayClient(uri, token, json_mode=args.json, relogin=relogin)
+        client = RelayClient(uri, token, json_mode=args.json, relogin=relogin, resume_subscriptions=not scripted)
         if scripted:
             driver = lambda: client.scripted(args.subscribe, [tuple(s) for s in args.send], args.wait_for)  # noqa: E731
         else:

@@ -122,6 +122,7 @@ class _Pending:
     frame: dict[str, Any]
     future: asyncio.Future
     sent_on: object = None  # the connection it was last sent on
+    reply_line: str | None = None  # printed instead of the reply's usual line (not for errors)
 
 
 class RelayClient:
@@ -132,15 +133,19 @@ class RelayClient:
     disconnected, or not answered when the connection dropped, are sent again after
     reconnecting; publishes keep their ``client_id`` so the relay does not store them
     twice. After a reconnect every subscribed channel is subscribed again with
-    ``since`` = the last ``ts`` seen, and messages are deduped by id.
+    ``since`` = the last ``ts`` seen, and messages are deduped by id. With
+    ``resume_subscriptions`` (interactive mode), every subscription a ``welcome`` lists
+    is subscribed too, with ``since`` = its ``last_ts``, as the chat page does.
     """
 
     def __init__(self, uri: str, token: str, *, json_mode: bool = False,
                  relogin: Callable[[], str] | None = None, stdout: TextIO | None = None,
-                 stderr: TextIO | None = None, open_timeout: float = 10.0) -> None:
+                 stderr: TextIO | None = None, open_timeout: float = 10.0,
+                 resume_subscriptions: bool = False) -> None:
         self.uri = uri
         self.token = token
         self.json_mode = json_mode
+        self.resume_subscriptions = resume_subscriptions
         self.relogin = relogin
         self.stdout = stdout or sys.stdout
         self.stderr = stderr or sys.stderr
@@ -183,15 +188,16 @@ class RelayClient:
                 self._printed_changed.set()
 
     # ------------------------------------------------------------- requests
-    async def request(self, frame: dict[str, Any]) -> dict[str, Any]:
-        """Send ``frame`` with a fresh ``ref`` and return the reply or ``error`` frame.
+    async def request(self, frame: dict[str, Any], reply_line: str | None = None) -> dict[str, Any]:
+        """Send ``frame`` with a fresh ``ref`` and return the reply or ``error`` frame;
+        ``reply_line``, when given, is printed for the reply instead of its usual line.
 
         Raises ``ValueError`` (nothing sent) when the frame is too large to send.
         """
         ref = next(self._refs)
         frame = dict(frame, ref=ref)
         encode_frame(frame)  # raises before anything is registered
-        pending = _Pending(frame, asyncio.get_running_loop().create_future())
+        pending = _Pending(frame, asyncio.get_running_loop().create_future(), reply_line=reply_line)
         self._pending[ref] = pending
         try:
             if self._ws is not None:
@@ -215,9 +221,17 @@ class RelayClient:
         return await self.request(subscribe_frame(channel, since=since))
 
     async def unsubscribe(self, channel: str) -> dict[str, Any]:
-        """Unsubscribe; returns ``unsubscribed`` or ``error``."""
+        """Unsubscribe; returns ``unsubscribed`` or ``error``.
+
+        The relay answers ``unsubscribed`` whether or not there was a subscription, so
+        for a channel this client neither subscribed nor was told of (``welcome``) the
+        reply is shown as ``* not subscribed to C``. The request is sent all the same:
+        another connection of the user may have subscribed since.
+        """
+        known = channel in self.subscriptions
         self.subscriptions.pop(channel, None)
-        return await self.request(unsubscribe_frame(channel))
+        return await self.request(unsubscribe_frame(channel),
+                                  reply_line=None if known else f"* not subscribed to {clean_text(channel, multiline=False)}")
 
     async def history(self, channel: str, before: int | None = None) -> dict[str, Any]:
         """Fetch the newest page (before ``before``, Unix ns); returns ``history`` or ``error``."""
@@ -327,7 +341,10 @@ class RelayClient:
             context = None
             if kind == "error" and sent is not None:
                 context = " ".join(str(sent[k]) for k in ("type", "channel") if k in sent)
-            self._emit(format_frame(frame, shown=shown, context=context))
+            if pending is not None and pending.reply_line is not None and kind != "error":
+                self._emit([pending.reply_line])
+            else:
+                self._emit(format_frame(frame, shown=shown, context=context))
 
         if pending is not None:
             self._pending.pop(sent["ref"], None)
@@ -335,12 +352,20 @@ class RelayClient:
                 pending.future.set_result(frame)
 
     async def _after_welcome(self, ws: Any) -> None:
-        """Resubscribe every wanted channel from its position, then resend unanswered requests."""
+        """Resubscribe every wanted channel from its position (with resume_subscriptions,
+        also those the welcome listed), then resend unanswered requests."""
         self._ws = ws
+        if self.resume_subscriptions:
+            for channel, last_ts in self._cursors.items():
+                if channel not in self.subscriptions:
+                    self.subscriptions[channel] = None
+                    self.tracker.advance(channel, last_ts)
+        resumed = [f"{c} after {format_clock(self.tracker.position(c))}" if self.tracker.position(c)
+                   else c for c in self.subscriptions]
         if self._welcomed_once:
-            resumed = [f"{c} after {format_clock(self.tracker.position(c))}" if self.tracker.position(c)
-                       else c for c in self.subscriptions]
             self.status("* reconnected" + (f"; resuming {', '.join(resumed)}" if resumed else ""))
+        elif resumed:
+            self.status(f"* resuming {', '.join(resumed)}")
         asked = {p.frame["channel"] for p in self._pending.values() if p.frame["type"] == "subscribe"}
         for channel in self.subscriptions:
             if channel not in asked:

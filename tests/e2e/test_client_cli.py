@@ -1,10 +1,16 @@
 """The terminal client (`python -m messaging.client`) plays the seed scenario."""
+import asyncio
 import json
+import queue
 import subprocess
 import sys
+import threading
+import time
 import uuid
 
 import pytest
+
+from .wsclient import Client
 
 pytestmark = pytest.mark.e2e
 
@@ -55,3 +61,93 @@ def test_wrong_password_is_one_clear_line(relay, pocketbase_server, pb_user):
     bob.password = "not-the-password"
     done = subprocess.run(client_cmd(relay, pocketbase_server, bob, "--send", "c", "x"), capture_output=True, text=True, timeout=60)
     assert done.returncode == 1 and "Traceback" not in done.stderr and done.stderr.strip()
+
+
+class Interactive:
+    """A running interactive client (stdin a pipe); its stdout and stderr lines are read
+    by threads, so `expect` can wait for one with a timeout."""
+
+    def __init__(self, argv: list[str]):
+        self.proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                     text=True, bufsize=1)
+        self.lines = {"stdout": queue.Queue(), "stderr": queue.Queue()}
+        self.seen = {"stdout": [], "stderr": []}
+        for name in self.lines:
+            threading.Thread(target=self._pump, args=(name,), daemon=True).start()
+
+    def _pump(self, name: str) -> None:
+        for line in getattr(self.proc, name):
+            self.lines[name].put(line.rstrip("\n"))
+
+    async def expect(self, stream: str, fragment: str, timeout: float = 30.0) -> str:
+        """The next line of `stream` containing `fragment` (earlier lines are kept in `seen`)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                line = await asyncio.to_thread(self.lines[stream].get, True, 0.2)
+            except queue.Empty:
+                continue
+            self.seen[stream].append(line)
+            if fragment in line:
+                return line
+        pytest.fail(f"no {stream} line with {fragment!r} within {timeout:g}s; seen: {self.seen}")
+
+    def type(self, line: str) -> None:
+        self.proc.stdin.write(line + "\n")
+        self.proc.stdin.flush()
+
+    def quit(self) -> int:
+        self.proc.stdin.close()
+        return self.proc.wait(timeout=30)
+
+
+async def cursor_of(relay, user, channel) -> int | None:
+    """The user's cursor for `channel` as a new connection's welcome lists it."""
+    client = await Client.open(relay.ws_url, user.token)
+    await client.close()
+    return {s["channel"]: s["last_ts"] for s in client.welcome["subscriptions"]}.get(channel)
+
+
+async def test_the_interactive_client_resumes_the_subscriptions_the_welcome_lists(relay, pocketbase_server, pb_user):
+    alice, bob = pb_user("Alice"), pb_user("Bob")
+    seen, quiet = (f"cli-{uuid.uuid4().hex[:8]}" for _ in range(2))
+    a = await Client.open(relay.ws_url, alice.token)
+    for channel in (seen, quiet):
+        await a.request({"type": "subscribe", "channel": channel})
+    b = await Client.open(relay.ws_url, bob.token)
+    before = (await b.request({"type": "publish", "channel": seen, "text": "before"}))["message"]
+    assert await a.messages(1) == [before]
+    await a.close()
+    while await cursor_of(relay, alice, seen) != before["ts"]:  # persisted within a second
+        await asyncio.sleep(0.1)
+    await b.request({"type": "publish", "channel": seen, "text": "while you were away"})
+
+    client = Interactive(client_cmd(relay, pocketbase_server, alice))
+    resuming = await client.expect("stderr", "* resuming")
+    assert seen in resuming and quiet in resuming
+    assert (await client.expect("stdout", f"* subscribed to {seen}")).endswith(": 1 message")
+    assert (await client.expect("stdout", f"[{seen} ")).endswith("Bob: while you were away")
+    await client.expect("stdout", f"* subscribed to {quiet}: no new messages")
+    await b.request({"type": "publish", "channel": quiet, "text": "live after the restart"})
+    assert (await client.expect("stdout", f"[{quiet} ")).endswith("Bob: live after the restart")
+    client.type(f"/unsub {quiet}")  # resumed, so subscribed
+    assert await client.expect("stdout", quiet) == f"* unsubscribed from {quiet}"
+    assert client.quit() == 0
+    assert not [line for line in client.seen["stdout"] if "Bob: before" in line]  # resumed after the cursor
+    await b.close()
+
+
+async def test_unsub_of_a_channel_never_subscribed_says_so(relay, pocketbase_server, pb_user):
+    alice = pb_user("Alice")
+    never, mine = (f"cli-{uuid.uuid4().hex[:8]}" for _ in range(2))
+    client = Interactive(client_cmd(relay, pocketbase_server, alice))
+    await client.expect("stderr", "/help")  # welcomed
+    client.type(f"/unsub {never}")
+    assert await client.expect("stdout", never) == f"* not subscribed to {never}"
+    client.type(f"/sub {mine}")
+    await client.expect("stdout", f"* subscribed to {mine}")
+    client.type("/unsub")  # the current channel
+    assert await client.expect("stdout", mine) == f"* unsubscribed from {mine}"
+    client.type(f"/unsub {mine}")  # again: no longer subscribed
+    assert await client.expect("stdout", mine) == f"* not subscribed to {mine}"
+    assert client.quit() == 0
