@@ -1,5 +1,9 @@
 """The HTTP API of PROTOCOL.md against the running relay."""
+import json
+import os
+import subprocess
 import uuid
+from pathlib import Path
 
 import pytest
 import requests
@@ -7,6 +11,8 @@ import requests
 from .wsclient import Client
 
 pytestmark = pytest.mark.e2e
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def url(relay, channel):
@@ -105,3 +111,20 @@ def test_channel_list_health_and_readiness(relay, pb_user, channel):
     assert ready.status_code == 200 and ready.json()["status"] == "ok"
     metrics = requests.get(f"{relay.http_url}metrics", timeout=10)
     assert "relay_messages_published_total" in metrics.text
+
+
+def test_the_readmes_http_example_runs_as_written(relay, pocketbase_server, tmp_path):
+    """The README's curl example, taken from the README, in a folder laid out as
+    ./scripts/run leaves it (var/demo-users.txt written by the dev runner's own code)."""
+    from localservers.dev import ensure_demo_users
+
+    readme = (ROOT / "README.md").read_text()
+    snippet = readme.split("The same over HTTP", 1)[1].split("```sh\n", 1)[1].split("```", 1)[0]
+    (tmp_path / "var").mkdir()
+    ensure_demo_users(pocketbase_server, tmp_path / "var" / "demo-users.txt")
+    env = {"PATH": os.environ["PATH"], "POCKETBASE_URL": pocketbase_server.url, "RELAY_URL": relay.http_url.rstrip("/")}
+    done = subprocess.run(["bash", "-c", snippet], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    posted, page = (json.loads(line) for line in done.stdout.splitlines())
+    assert posted["message"]["text"] == "over HTTP" and posted["message"]["name"] == "Bob", posted
+    assert page["messages"][-1] == posted["message"] and len(page["messages"]) <= 10
