@@ -16,6 +16,8 @@ from django.template.response import TemplateResponse
 from django.utils.html import format_html
 from django.utils.timezone import localtime
 
+from auth_pocketbase.users import NotUsers, require_users
+
 from . import backends, inspection
 from .backends import REDIS_ERRORS
 from .errors import RelayError
@@ -72,9 +74,25 @@ class ChannelMemberForm(forms.ModelForm):
         labels = {"userid": "PocketBase user id"}
 
 
+class ChannelMemberFormSet(forms.BaseInlineFormSet):
+    """The channel's member rows; new or changed ids must be PocketBase users
+    (auth_pocketbase.users), else nothing of the page is saved."""
+
+    def clean(self):
+        super().clean()
+        added = [form.cleaned_data["userid"] for form in self.forms
+                 if form.has_changed() and form.cleaned_data.get("userid") and not form.cleaned_data.get("DELETE")]
+        if added:
+            try:
+                require_users(added)
+            except NotUsers as exc:
+                raise forms.ValidationError(str(exc)) from None
+
+
 class ChannelMemberInline(admin.TabularInline):
     model = ChannelMember
     form = ChannelMemberForm
+    formset = ChannelMemberFormSet
     extra = 1
     verbose_name = "member"
     verbose_name_plural = "members"

@@ -13,6 +13,7 @@ from nats.js import api
 from nats.js.errors import NotFoundError
 
 from auth_pocketbase.client import PocketBaseClient, PocketBaseRefused, PocketBaseUnavailable, superuser_refusal
+from auth_pocketbase.users import NotUsers, superuser_token
 
 from .backends import connect_nats
 from .events import QUEUE_GROUP, STREAM, SUBJECTS
@@ -133,15 +134,19 @@ def check_pocketbase(url: str) -> list[Finding]:
     if not methods.json().get("password", {}).get("enabled", True):
         return [Finding("error", "pocketbase", "the 'users' collection does not allow password login.")]
     return [Finding("ok", "pocketbase", f"PocketBase answers at {url} with the 'users' collection."),
-            check_superuser_token(url, settings.POCKETBASE_SUPERUSER_TOKEN)]
+            check_superuser_token(url)]
 
 
-def check_superuser_token(url: str, token: str) -> Finding:
-    """POCKETBASE_SUPERUSER_TOKEN, which `manage.py channel --add-member` needs, is a
-    superuser's token that PocketBase accepts."""
+def check_superuser_token(url: str) -> Finding:
+    """POCKETBASE_SUPERUSER_TOKEN (or _FILE), which adding channel members needs
+    (command and admin), is a superuser's token that PocketBase accepts."""
+    try:
+        token = superuser_token()
+    except NotUsers as exc:
+        return Finding("error", "pocketbase", f"{exc}.")
     if not token:
         return Finding("warning", "pocketbase", "POCKETBASE_SUPERUSER_TOKEN is not set: "
-                       "`manage.py channel --add-member` cannot check members and refuses to add them.")
+                       "`manage.py channel --add-member` and the admin cannot check new members and refuse them.")
     try:
         PocketBaseClient(url).users_collection(token)
     except PocketBaseUnavailable as exc:

@@ -47,9 +47,11 @@ RELAY_EVENTS_REPLICAS = env.int("RELAY_EVENTS_REPLICAS", default=1)
 # Bytes the stream EVENTS keeps at most when the relay creates it (the oldest events go first).
 RELAY_EVENTS_MAX_BYTES = env.int("RELAY_EVENTS_MAX_BYTES", default=256 * 2**20)
 POCKETBASE_URL = env.str("POCKETBASE_URL", default="http://127.0.0.1:8090").rstrip("/")
-# A PocketBase superuser token: `manage.py channel --add-member` checks with it that each
-# id is a record of the users collection (PocketBase shows a user only their own).
+# A PocketBase superuser token: `manage.py channel --add-member` and the admin check with it
+# that each new member id is a record of the users collection (auth_pocketbase/users.py).
 POCKETBASE_SUPERUSER_TOKEN = env.str("POCKETBASE_SUPERUSER_TOKEN", default="")
+# Or a file holding it, read at each check (a new token needs no restart).
+POCKETBASE_SUPERUSER_TOKEN_FILE = env.str("POCKETBASE_SUPERUSER_TOKEN_FILE", default="")
 
 # Limits of PROTOCOL.md ("Limits"), with their defaults.
 RELAY_MAX_MESSAGE_CHARS = env.int("RELAY_MAX_MESSAGE_CHARS", default=4000)

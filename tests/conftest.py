@@ -115,12 +115,14 @@ def pb_user(pb_admin):
 @pytest.fixture
 def relay_settings(settings, redis_server, nats_server, pocketbase_server):
     """pytest-django ``settings`` pointed at the fixture servers: REDIS_URL, NATS_URL,
-    POCKETBASE_URL, the channels_redis layer's hosts and the Redis cache (the page's
-    login and sign-up throttles). Restored after the test."""
+    POCKETBASE_URL (with a superuser token as POCKETBASE_SUPERUSER_TOKEN), the
+    channels_redis layer's hosts and the Redis cache (the page's login and sign-up
+    throttles). Restored after the test."""
     settings.REDIS_URL = redis_server.url
     settings.CACHES = {alias: dict(cache, LOCATION=redis_server.url) for alias, cache in settings.CACHES.items()}
     settings.NATS_URL = nats_server.url
     settings.POCKETBASE_URL = pocketbase_server.url
+    settings.POCKETBASE_SUPERUSER_TOKEN = pocketbase_server.api.superuser_token()
     layers = copy.deepcopy(getattr(settings, "CHANNEL_LAYERS", None) or {})
     for layer in layers.values():
         if "channels_redis" in layer.get("BACKEND", ""):

@@ -2,10 +2,8 @@
 end in a one-line CommandError, never a traceback."""
 import time
 
-from django.conf import settings
 from django.core.management.base import CommandError
 
-from auth_pocketbase.client import PocketBaseClient, PocketBaseRefused, PocketBaseUnavailable, superuser_refusal
 from messaging import backends
 from messaging.backends import REDIS_ERRORS
 from messaging.errors import RelayError
@@ -36,28 +34,6 @@ def user_arg(value: str) -> str:
     if not is_valid_id(value):
         raise CommandError(f"invalid user id {value!r}: 1 to 64 of A-Z a-z 0-9 _ -")
     return value
-
-
-def check_users_exist(userids: list[str]) -> None:
-    """CommandError unless every id is a record of PocketBase's `users` collection, asked
-    with POCKETBASE_SUPERUSER_TOKEN; also when PocketBase cannot say (unreachable, no
-    token, a token that is not a superuser's)."""
-    token = settings.POCKETBASE_SUPERUSER_TOKEN
-    if not token:
-        raise CommandError("cannot check that the users exist: POCKETBASE_SUPERUSER_TOKEN is not set "
-                           "(a PocketBase superuser token, see the README)")
-    url = settings.POCKETBASE_URL
-    try:
-        found = PocketBaseClient(url).existing_users(userids, token)
-    except PocketBaseUnavailable as exc:
-        raise CommandError(f"cannot check that the users exist: PocketBase at {url} is unavailable ({exc})") from None
-    except PocketBaseRefused as exc:
-        raise CommandError(f"cannot check that the users exist: PocketBase at {url} "
-                           f"{superuser_refusal(exc, 'POCKETBASE_SUPERUSER_TOKEN')}") from None
-    missing = [u for u in userids if u not in found]
-    if missing:
-        raise CommandError(f"not PocketBase users: {', '.join(missing)} (members are record ids of the "
-                           "users collection, as in the welcome frame's userid)")
 
 
 def time_arg(name: str, value: str | None) -> int | None:

@@ -116,7 +116,7 @@ def test_channel_refuses_member_ids_that_are_not_pocketbase_users(relay, pb_user
     assert (shown["access"], shown["members"]) == ("open", "-")
 
 
-def test_channel_members_are_not_changed_when_pocketbase_cannot_say(relay, pb_user, pb_admin):
+def test_channel_members_are_not_changed_when_pocketbase_cannot_say(relay, pb_user, pb_admin, tmp_path):
     alice = pb_user("Alice")
     channel = f"cmd-{uuid.uuid4().hex[:8]}"
     down = refused(relay.manage("channel", channel, "--add-member", alice.id, check=False,
@@ -129,7 +129,15 @@ def test_channel_members_are_not_changed_when_pocketbase_cannot_say(relay, pb_us
         wrong = refused(relay.manage("channel", channel, "--add-member", alice.id, check=False,
                                      env={"POCKETBASE_SUPERUSER_TOKEN": token}))
         assert "POCKETBASE_SUPERUSER_TOKEN" in wrong and "superuser" in wrong
+    missing = refused(relay.manage("channel", channel, "--add-member", alice.id, check=False, env={
+        "POCKETBASE_SUPERUSER_TOKEN": "", "POCKETBASE_SUPERUSER_TOKEN_FILE": str(tmp_path / "absent")}))
+    assert f"cannot read POCKETBASE_SUPERUSER_TOKEN_FILE '{tmp_path / 'absent'}'" in missing
     assert channel_lines(relay, channel)["members"] == "-"
+    # the token may come from a file instead, read at each check
+    (tmp_path / "token").write_text(relay.env["POCKETBASE_SUPERUSER_TOKEN"] + "\n")
+    assert channel_lines(relay, channel, "--add-member", alice.id, env={
+        "POCKETBASE_SUPERUSER_TOKEN": "", "POCKETBASE_SUPERUSER_TOKEN_FILE": str(tmp_path / "token")})["members"] == alice.id
+    channel_lines(relay, channel, "--remove-member", alice.id)
     # removing needs no PocketBase: a deleted user can still be taken off a channel
     gone = pb_user("Gone")
     channel_lines(relay, channel, "--add-member", gone.id)

@@ -123,17 +123,38 @@ def test_replay_form_refuses_bad_times(admin_client, seeded):
     assert page.status_code == 200 and "not a time" in page.content.decode()
 
 
-def test_changing_access_in_the_admin_ends_subscriptions_of_users_who_lost_it(admin_client, seeded, settings):
-    channel, _ = seeded
-    response = admin_client.post(f"{CHANGELIST}{channel.pk}/change/", {
+def add_member_form(channel, userid: str) -> dict:
+    """The channel page's form: access members, one new member row."""
+    return {
         "access": "members",
         "members-TOTAL_FORMS": "1", "members-INITIAL_FORMS": "0", "members-MIN_NUM_FORMS": "0",
-        "members-MAX_NUM_FORMS": "1000", "members-0-userid": "bobid", "members-0-id": "", "members-0-channel": channel.pk,
-    })
+        "members-MAX_NUM_FORMS": "1000", "members-0-userid": userid, "members-0-id": "", "members-0-channel": channel.pk,
+    }
+
+
+def test_changing_access_in_the_admin_ends_subscriptions_of_users_who_lost_it(admin_client, seeded, settings, pb_user):
+    channel, _ = seeded
+    bob = pb_user("Bob")
+    response = admin_client.post(f"{CHANGELIST}{channel.pk}/change/", add_member_form(channel, bob.id))
     assert response.status_code == 302, response.content.decode()[:2000]
     channel.refresh_from_db()
-    assert channel.access == "members" and list(channel.members.values_list("userid", flat=True)) == ["bobid"]
+    assert channel.access == "members" and list(channel.members.values_list("userid", flat=True)) == [bob.id]
     r = redis_sync.Redis.from_url(settings.REDIS_URL, decode_responses=True)
     assert r.smembers(f"relay:subscribers:{channel.name}") == set()
     assert r.hget("relay:subscriptions:aliceid", channel.name) is None
     assert not Subscription.objects.filter(channel=channel).exists()
+
+
+@pytest.mark.parametrize("token,says", [
+    ("superuser", "not PocketBase users: zzzznotauser"),
+    ("", "POCKETBASE_SUPERUSER_TOKEN is not set"),
+    ("not-a-token", "refused POCKETBASE_SUPERUSER_TOKEN"),
+])
+def test_the_admin_refuses_members_that_are_not_pocketbase_users(admin_client, seeded, settings, token, says):
+    channel, _ = seeded
+    if token != "superuser":
+        settings.POCKETBASE_SUPERUSER_TOKEN = token
+    page = admin_client.post(f"{CHANGELIST}{channel.pk}/change/", add_member_form(channel, "zzzznotauser"))
+    assert page.status_code == 200 and says in page.content.decode()
+    channel.refresh_from_db()
+    assert channel.access == "open" and not channel.members.exists()  # nothing saved

@@ -7,9 +7,10 @@ added and removed refuse the whole command with one line and exit 1.
 """
 from django.core.management.base import BaseCommand, CommandError
 
+from auth_pocketbase.users import NotUsers, require_users
 from messaging import backends, publishing
 from messaging.access import load_policy
-from messaging.management.support import channel_arg, check_users_exist, run, user_arg
+from messaging.management.support import channel_arg, run, user_arg
 from messaging.models import Channel, ChannelMember
 from messaging.revocation import change_access
 from messaging.subscriptions import Registry
@@ -35,7 +36,10 @@ def check_member_changes(channel: str, add: list[str], remove: list[str]) -> Non
         if strangers:
             raise CommandError(f"not a member of {channel}: {', '.join(strangers)}")
     if add:
-        check_users_exist(add)
+        try:
+            require_users(add)
+        except NotUsers as exc:
+            raise CommandError(str(exc)) from None
 
 
 class Command(BaseCommand):
