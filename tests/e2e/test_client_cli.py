@@ -71,7 +71,8 @@ class Interactive:
         self.proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                      text=True, bufsize=1)
         self.lines = {"stdout": queue.Queue(), "stderr": queue.Queue()}
-        self.seen = {"stdout": [], "stderr": []}
+        self.seen = {"stdout": [], "stderr": []}  # every line read so far
+        self.unmatched = {"stdout": [], "stderr": []}  # read, and not yet returned by expect
         for name in self.lines:
             threading.Thread(target=self._pump, args=(name,), daemon=True).start()
 
@@ -80,17 +81,22 @@ class Interactive:
             self.lines[name].put(line.rstrip("\n"))
 
     async def expect(self, stream: str, fragment: str, timeout: float = 30.0) -> str:
-        """The next line of `stream` containing `fragment` (earlier lines are kept in `seen`)."""
+        """The first line of `stream` containing `fragment` that no earlier expect
+        returned, waiting up to `timeout` seconds for it."""
         deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
+        while True:
+            for line in self.unmatched[stream]:
+                if fragment in line:
+                    self.unmatched[stream].remove(line)
+                    return line
+            if time.monotonic() > deadline:
+                pytest.fail(f"no {stream} line with {fragment!r} within {timeout:g}s; seen: {self.seen}")
             try:
                 line = await asyncio.to_thread(self.lines[stream].get, True, 0.2)
             except queue.Empty:
                 continue
             self.seen[stream].append(line)
-            if fragment in line:
-                return line
-        pytest.fail(f"no {stream} line with {fragment!r} within {timeout:g}s; seen: {self.seen}")
+            self.unmatched[stream].append(line)
 
     def type(self, line: str) -> None:
         self.proc.stdin.write(line + "\n")
@@ -131,7 +137,7 @@ async def test_the_interactive_client_resumes_the_subscriptions_the_welcome_list
     await b.request({"type": "publish", "channel": quiet, "text": "live after the restart"})
     assert (await client.expect("stdout", f"[{quiet} ")).endswith("Bob: live after the restart")
     client.type(f"/unsub {quiet}")  # resumed, so subscribed
-    assert await client.expect("stdout", quiet) == f"* unsubscribed from {quiet}"
+    assert await client.expect("stdout", f"subscribed from {quiet}") == f"* unsubscribed from {quiet}"
     assert client.quit() == 0
     assert not [line for line in client.seen["stdout"] if "Bob: before" in line]  # resumed after the cursor
     await b.close()
@@ -143,11 +149,11 @@ async def test_unsub_of_a_channel_never_subscribed_says_so(relay, pocketbase_ser
     client = Interactive(client_cmd(relay, pocketbase_server, alice))
     await client.expect("stderr", "/help")  # welcomed
     client.type(f"/unsub {never}")
-    assert await client.expect("stdout", never) == f"* not subscribed to {never}"
+    assert await client.expect("stdout", f"subscribed to {never}") == f"* not subscribed to {never}"
     client.type(f"/sub {mine}")
     await client.expect("stdout", f"* subscribed to {mine}")
     client.type("/unsub")  # the current channel
-    assert await client.expect("stdout", mine) == f"* unsubscribed from {mine}"
+    assert await client.expect("stdout", f"subscribed from {mine}") == f"* unsubscribed from {mine}"
     client.type(f"/unsub {mine}")  # again: no longer subscribed
-    assert await client.expect("stdout", mine) == f"* not subscribed to {mine}"
+    assert await client.expect("stdout", f"subscribed to {mine}") == f"* not subscribed to {mine}"
     assert client.quit() == 0
