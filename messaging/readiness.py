@@ -150,7 +150,7 @@ def check_superuser_token(url: str) -> Finding:
     try:
         PocketBaseClient(url).users_collection(token)
     except PocketBaseUnavailable as exc:
-        return Finding("error", "pocketbase", f"PocketBase did not answer the POCKETBASE_SUPERUSER_TOKEN check: {exc}")
+        return Finding("error", "pocketbase", f"PocketBase at {url} did not answer the POCKETBASE_SUPERUSER_TOKEN check ({exc}).")
     except PocketBaseRefused as exc:
         return Finding("error", "pocketbase", f"PocketBase at {url} {superuser_refusal(exc, 'POCKETBASE_SUPERUSER_TOKEN')}.")
     return Finding("ok", "pocketbase", "POCKETBASE_SUPERUSER_TOKEN is a superuser token.")
