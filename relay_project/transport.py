@@ -17,7 +17,17 @@ Twisted leaves Nagle's algorithm on for the connections it accepts, so the kerne
 small frame written while the client has not yet acknowledged the previous one; a
 client that falls behind then gets each frame one round trip after the previous one.
 asyncio, uvloop, Go's net package (PocketBase) and the websockets server all set
-TCP_NODELAY; `install()` makes Twisted's accepted connections (`NoDelayServer`) do so too.
+TCP_NODELAY; `install()` makes Twisted's accepted connections (`AcceptedConnection`) do so too.
+
+`waiting` says how many bytes written to a connection Twisted still holds: every byte
+the relay sends to a WebSocket client ends there, whichever path wrote it, so that is
+what bounds a client that does not read (RELAY_MAX_OUTGOING_BYTES, consumers.py). A lost
+connection gives those bytes back at once (`AcceptedConnection.connectionLost`): its
+objects may live on until the garbage collector finds their reference cycles.
+
+Reads and writes Twisted's buffer fields (abstract.FileDescriptor `dataBuffer`, `offset`,
+`_tempDataBuffer`, `_tempDataLen`) as of Twisted 26.10 (pinned); tests/unit/test_transport.py
+fails if they change.
 """
 from twisted.internet import tcp
 
@@ -39,16 +49,28 @@ def write(connection: tcp.Connection, data: bytes) -> None:
     _buffered_write(connection, data)
 
 
-class NoDelayServer(tcp.Server):
-    """An accepted TCP connection (twisted's `tcp.Server`) with TCP_NODELAY set."""
+def waiting(connection: tcp.Connection) -> int:
+    """Bytes written to `connection` that Twisted has not handed to the socket yet (what
+    the kernel took is not counted): the rest of `dataBuffer` past `offset`, plus what
+    waits in `_tempDataBuffer`. A few attribute reads, no system call."""
+    return len(connection.dataBuffer) - connection.offset + connection._tempDataLen
+
+
+class AcceptedConnection(tcp.Server):
+    """An accepted TCP connection (Twisted's `tcp.Server`) with TCP_NODELAY set, whose
+    unsent bytes are dropped as soon as it is lost (aborted, reset, closed)."""
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.setTcpNoDelay(True)
 
+    def connectionLost(self, reason):
+        super().connectionLost(reason)
+        self.dataBuffer, self.offset, self._tempDataBuffer, self._tempDataLen = b"", 0, [], 0
+
 
 def install() -> None:
     """Make every Twisted TCP connection (daphne's included) use `write`, and every TCP
-    connection Twisted accepts a `NoDelayServer`."""
+    connection Twisted accepts an `AcceptedConnection`."""
     tcp.Connection.write = write
-    tcp.Port.transport = NoDelayServer
+    tcp.Port.transport = AcceptedConnection

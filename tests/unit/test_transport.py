@@ -1,11 +1,13 @@
 """relay_project.transport: Twisted TCP writes go out at once when nothing is buffered,
-bytes never overtake each other, and accepted connections have Nagle's algorithm off
-(real sockets; a recording stand-in for the reactor, which only learns when Twisted
-wants to be told the socket is writable)."""
+bytes never overtake each other, accepted connections have Nagle's algorithm off and
+give their unsent bytes back when lost, and `waiting` counts exactly what Twisted still
+holds (real sockets; a recording stand-in for the reactor, which only learns when
+Twisted wants to be told the socket is writable)."""
 import socket
 
 import pytest
-from twisted.internet import tcp
+from twisted.internet import error, tcp
+from twisted.python.failure import Failure
 from twisted.internet.protocol import Factory, Protocol
 
 from relay_project import transport
@@ -78,6 +80,29 @@ def test_a_lost_connection_falls_back_to_twisted(connection):
     assert reactor.writers == {conn}
 
 
+def test_waiting_is_what_twisted_holds_back_from_the_socket(connection):
+    """What `waiting` reads is Twisted's buffer as of 26.10: a write lands in
+    `_tempDataBuffer` (`_tempDataLen`), a doWrite moves it to `dataBuffer` and sends from
+    `offset`. A socketpair hands what its socket takes straight to the peer, so the two
+    add up to what was written, at every step; a Twisted that keeps its buffer otherwise
+    fails here."""
+    conn, peer, reactor = connection
+    big = bytes(range(256)) * 4096  # 1 MiB: more than the socket takes at once
+    assert transport.waiting(conn) == 0
+    transport.write(conn, big)
+    transport.write(conn, b"next")
+    written, received = len(big) + 4, read_all(peer)
+    assert conn._tempDataLen > 0 and transport.waiting(conn) == written - len(received)
+    conn.doWrite()  # the rest joined into dataBuffer, part of it sent
+    received += read_all(peer)
+    assert conn.offset > 0 and conn._tempDataLen == 0
+    assert transport.waiting(conn) == written - len(received)
+    while conn in reactor.writers:
+        conn.doWrite()
+        received += read_all(peer)
+    assert transport.waiting(conn) == 0 and received == big + b"next"
+
+
 class ListeningReactor(Reactor):
     """Also takes add/removeReader, which a listening port and its connections ask for."""
 
@@ -112,6 +137,31 @@ def test_accepted_connections_have_nagle_off_once_installed(monkeypatch, install
         [accepted] = Accepted.made
         assert bool(accepted.transport.socket.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY)) is installed
         accepted.transport.socket.close()
+    finally:
+        client.close()
+        port.socket.close()
+
+
+def test_a_lost_connection_gives_back_what_it_could_not_send(monkeypatch):
+    """An aborted connection (autobahn drops a client that does not read so) keeps its
+    unsent bytes in Twisted's buffer for as long as its objects live, which is until the
+    garbage collector breaks their reference cycles; an AcceptedConnection drops them."""
+    monkeypatch.setattr(tcp.Connection, "write", tcp.Connection.write)
+    monkeypatch.setattr(tcp.Port, "transport", tcp.Port.transport)
+    monkeypatch.setattr(Accepted, "made", [])
+    transport.install()
+    port = tcp.Port(0, Factory.forProtocol(Accepted), interface="127.0.0.1", reactor=ListeningReactor())
+    port.startListening()
+    client = socket.create_connection(("127.0.0.1", port.getHost().port))
+    try:
+        port.doRead()
+        [accepted] = Accepted.made
+        conn = accepted.transport
+        conn.write(b"x" * (8 << 20))  # the client reads none of it
+        conn.doWrite()
+        assert transport.waiting(conn) > 0
+        conn.connectionLost(Failure(error.ConnectionAborted()))
+        assert (conn.dataBuffer, conn.offset, conn._tempDataBuffer, transport.waiting(conn)) == (b"", 0, [], 0)
     finally:
         client.close()
         port.socket.close()
