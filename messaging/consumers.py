@@ -39,6 +39,7 @@ log = logging.getLogger(__name__)
 CLOSE_UNAUTHORIZED = 4401
 CLOSE_TOO_LARGE = 4413
 CLOSE_TOO_MANY = 4429
+CLOSE_TOO_SLOW = 4408  # the client did not read fast enough (RELAY_MAX_OUTGOING_BYTES)
 CLOSE_UNAVAILABLE = 4503
 PUBLISHES_IN_FLIGHT = 64  # publishes of one connection waiting for JetStream's acks at once
 REJOIN_FIRST_WAIT_S = 0.25  # after the channel layer failed, backing off from here up to 5 s
@@ -67,6 +68,8 @@ class ChatConsumer(AsyncWebsocketConsumer):
     """One WebSocket connection of a verified PocketBase user."""
 
     user = None
+    backlog = None  # () -> bytes waiting in daphne for the client (frame_writer.backlog_for), if known
+    too_slow = False  # closed with 4408 (close_too_slow)
 
     async def __call__(self, scope, receive, send):
         """channels' AsyncConsumer.__call__, with the connection's messages dispatched
@@ -88,6 +91,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
         self.cursors = writers.cursors()  # this process's batch, looked up once, not per message
         self.base_send = send
         self.write_text = frame_writer.writer_for(send)
+        self.backlog = frame_writer.backlog_for(send)
         fed = hasattr(self.channel_layer, "new_channel_into")  # the layer puts into the inbox itself
         try:
             if fed:
@@ -189,6 +193,21 @@ class ChatConsumer(AsyncWebsocketConsumer):
             return  # already closing: daphne's websocket.disconnect follows
         await self.close(close_code)
 
+    async def close_too_slow(self):
+        """Close a connection whose client does not read what it is sent (more than
+        RELAY_MAX_OUTGOING_BYTES wait in daphne for it) with 4408, once, and raise
+        StopConsumer: nothing more is written to it, and the frame that found it so is not
+        sent (its cursor does not move). The close frame waits behind what is queued;
+        autobahn drops a peer that does not answer it within its close handshake timeout
+        (1 s, daphne does not change it), and transport.py gives the bytes back then."""
+        if not self.too_slow:
+            self.too_slow = self.closed = True
+            metrics.SLOW_CONSUMER_CLOSES.inc()
+            log.warning("closing with %d: %d bytes wait for a client that does not read them (limit %d)",
+                        CLOSE_TOO_SLOW, self.backlog(), settings.RELAY_MAX_OUTGOING_BYTES, extra=self.log_fields())
+            await self.close(CLOSE_TOO_SLOW)
+        raise StopConsumer
+
     async def disconnect(self, code):
         """websocket.disconnect (`code`: the WebSocket close code): give back what the connection held."""
         await self.release()
@@ -234,8 +253,11 @@ class ChatConsumer(AsyncWebsocketConsumer):
         connection when frame_writer.py can, else through channels' send; an unencodable
         frame becomes a `bad_frame` error frame instead (never daphne's 1011). Raises
         StopConsumer when the connection is already closing (the client sent its Close
-        frame, or the relay refused it), which ends the consumer.
+        frame, or the relay refused it), which ends the consumer, and when more than
+        RELAY_MAX_OUTGOING_BYTES still wait for the client (close_too_slow).
         """
+        if self.backlog is not None and self.backlog() > settings.RELAY_MAX_OUTGOING_BYTES:
+            await self.close_too_slow()
         try:
             data = orjson.dumps(frame)
         except TypeError:  # validation keeps client strings encodable; never 1011 if not

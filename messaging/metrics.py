@@ -30,6 +30,10 @@ DELIVERY_LATENCY = Histogram(
     "relay_publish_to_deliver_seconds", "From a message's ts (assigned when stored) to its live frame being sent",
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10), registry=WEB,
 )
+SLOW_CONSUMER_CLOSES = Counter(
+    "relay_slow_consumer_closes_total", "Connections closed with 4408: more than RELAY_MAX_OUTGOING_BYTES waited for the client",
+    registry=WEB,
+)
 GAP_FILLS = Counter("relay_gap_fills_total", "Times a connection filled a gap from the history", registry=WEB)
 AUTH_FAILURES = Counter(
     "relay_auth_failures_total",

@@ -7,7 +7,8 @@ of three libraries, debug-log calls whose arguments are built even when debug lo
 is off, and per-frame statistics. That path was about 15 % of daphne's CPU per
 delivery in the benchmark (docs/performance.md). For a plain open connection its
 result is one unmasked, unfragmented, uncompressed text frame (RFC 6455, 5.2) handed to
-the Twisted transport; `writer_for` writes exactly those bytes itself.
+the Twisted transport; `writer_for` writes exactly those bytes itself. Both paths end in
+that transport's buffer, which `backlog_for` reads (what still waits for the client).
 
 Anything else (a send that is not daphne's, a connection not open, a message being
 sent in fragments, permessage-deflate, autobahn's timing tracking or automatic
@@ -25,6 +26,9 @@ from collections.abc import Callable
 from functools import partial
 
 from autobahn.websocket.protocol import WebSocketProtocol
+from twisted.internet import tcp
+
+from relay_project import transport
 
 OPEN = WebSocketProtocol.STATE_OPEN
 GROUND = WebSocketProtocol.SEND_STATE_GROUND
@@ -41,20 +45,36 @@ def text_frame(payload: bytes) -> bytes:
     return b"\x81\x7f" + n.to_bytes(8, "big") + payload
 
 
+def daphne_protocol(send) -> WebSocketProtocol | None:
+    """daphne's WebSocket protocol behind `send` when `send` is daphne's own
+    (`partial(Server.handle_reply, protocol)`), else None (e.g. behind a middleware that
+    wraps send, or under channels' test communicator)."""
+    handle_reply = getattr(send, "func", None)
+    if (isinstance(send, partial) and getattr(handle_reply, "__module__", None) == "daphne.server"
+            and getattr(handle_reply, "__qualname__", None) == "Server.handle_reply"
+            and len(send.args) == 1 and isinstance(send.args[0], WebSocketProtocol)):
+        return send.args[0]
+    return None
+
+
+def backlog_for(send) -> Callable[[], int] | None:
+    """A function giving the bytes sent to the client behind `send` that still wait in
+    daphne's TCP connection (transport.waiting), or None when `send` is not daphne's own or
+    its connection is not plain TCP (TLS terminated by daphne itself keeps them elsewhere)."""
+    protocol = daphne_protocol(send)
+    if protocol is None or not isinstance(protocol.transport, tcp.Connection) or protocol.transport.TLS:
+        return None
+    return partial(transport.waiting, protocol.transport)
+
+
 def writer_for(send) -> Callable[[bytes], bool] | None:
     """A function writing a text frame straight to the connection behind `send`, or None
-    when `send` is not daphne's own (`partial(Server.handle_reply, protocol)`, e.g. behind
-    a middleware that wraps send, or under channels' test communicator).
+    when `send` is not daphne's own (daphne_protocol).
 
     The function takes the payload (UTF-8 bytes) and returns True when it wrote the frame,
     False when the caller must send it the normal way (see the module docstring)."""
-    handle_reply = getattr(send, "func", None)
-    if not (isinstance(send, partial) and getattr(handle_reply, "__module__", None) == "daphne.server"
-            and getattr(handle_reply, "__qualname__", None) == "Server.handle_reply"
-            and len(send.args) == 1 and isinstance(send.args[0], WebSocketProtocol)):
-        return None
-    protocol = send.args[0]
-    if protocol.factory.isServer is not True or protocol.maskServerFrames:
+    protocol = daphne_protocol(send)
+    if protocol is None or protocol.factory.isServer is not True or protocol.maskServerFrames:
         return None
 
     def write_text(payload: bytes) -> bool:

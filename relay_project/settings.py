@@ -70,6 +70,9 @@ RELAY_METRICS_TOKEN = env.str("RELAY_METRICS_TOKEN", default="")
 RELAY_LOGIN_ACCOUNT_RATE = throttle_rate("RELAY_LOGIN_ACCOUNT_RATE", "10/15m")
 RELAY_LOGIN_IP_RATE = throttle_rate("RELAY_LOGIN_IP_RATE", "30/15m")
 RELAY_SIGNUP_IP_RATE = throttle_rate("RELAY_SIGNUP_IP_RATE", "5/h")
+# Bytes that may wait in daphne for one WebSocket client that does not read; the next
+# frame then closes the connection with 4408 (messaging/consumers.py).
+RELAY_MAX_OUTGOING_BYTES = env.int("RELAY_MAX_OUTGOING_BYTES", default=4 * 2**20)
 # Seconds JetStream waits for a worker's ack before redelivering an event to another worker.
 RELAY_WORKER_ACK_WAIT = env.float("RELAY_WORKER_ACK_WAIT", default=10.0)
 # Each connection refreshes its presence and group membership and checks the history

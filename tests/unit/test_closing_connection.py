@@ -8,6 +8,7 @@ from types import SimpleNamespace
 import pytest
 from autobahn.exception import Disconnected
 from channels.exceptions import StopConsumer
+from prometheus_client import REGISTRY
 
 from messaging.consumers import ChatConsumer
 from messaging.errors import RelayError
@@ -70,3 +71,47 @@ async def test_a_channel_that_cannot_be_given_back_is_one_warning(caplog, error)
     with caplog.at_level(logging.DEBUG, logger="messaging"):
         await consumer.close_layer_channel()
     assert [r.levelno for r in caplog.records if r.name.startswith("messaging")] == [logging.WARNING]
+
+
+def consumer_with_backlog(waiting: int) -> tuple[ChatConsumer, list, list]:
+    """A consumer on daphne's connection where `waiting` bytes wait for the client:
+    (consumer, frames written, close codes sent)."""
+    written, closed = [], []
+
+    async def close(code=None):
+        closed.append(code)
+
+    consumer = ChatConsumer()
+    consumer.write_text = lambda data: written.append(data) or True
+    consumer.backlog = lambda: waiting
+    consumer.close = close
+    consumer.user, consumer.closed, consumer.connection_id = SimpleNamespace(id="u1"), False, "c1"
+    return consumer, written, closed
+
+
+def slow_closes() -> float:
+    return REGISTRY.get_sample_value("relay_slow_consumer_closes_total") or 0.0
+
+
+async def test_a_frame_for_a_client_that_does_not_read_closes_it_with_4408_once(settings, caplog):
+    settings.RELAY_MAX_OUTGOING_BYTES = 1000
+    consumer, written, closed = consumer_with_backlog(1001)
+    before = slow_closes()
+    with caplog.at_level(logging.INFO, logger="messaging"):
+        for _ in range(3):
+            with pytest.raises(StopConsumer):
+                await consumer.send_frame({"type": "message", "message": {"text": "x"}})
+    assert written == [] and closed == [4408] and consumer.closed
+    assert slow_closes() == before + 1
+    assert [r.getMessage() for r in caplog.records] == [
+        "closing with 4408: 1001 bytes wait for a client that does not read them (limit 1000)"]
+
+
+@pytest.mark.parametrize("waiting, frame", [(1000, 10), (0, 5000)])
+async def test_frames_are_written_while_no_more_than_the_limit_waits(settings, waiting, frame):
+    """The limit is on what already waits: a frame larger than the limit (a 1,000-message
+    history page can be 17 MB) is written when nothing waits."""
+    settings.RELAY_MAX_OUTGOING_BYTES = 1000
+    consumer, written, closed = consumer_with_backlog(waiting)
+    await consumer.send_frame({"type": "history", "messages": ["m" * frame]})
+    assert len(written) == 1 and len(written[0]) > frame and closed == []

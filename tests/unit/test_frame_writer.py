@@ -1,8 +1,11 @@
 """relay_project.frame_writer: the frames it writes are byte for byte the ones autobahn
-writes through daphne, and anything but a plain open connection is left to them."""
+writes through daphne, anything but a plain open connection is left to them, and the
+backlog it reports is what daphne's TCP connection holds for the client."""
+import socket
 from functools import partial
 
 import pytest
+from twisted.internet import abstract, tcp
 from autobahn.twisted.websocket import WebSocketServerFactory
 from autobahn.websocket.protocol import WebSocketProtocol as Autobahn
 from daphne.server import Server
@@ -89,3 +92,39 @@ def test_a_frame_over_the_limit_for_client_messages_is_still_written():
     write_text = frame_writer.writer_for(daphne_send(protocol))
     assert write_text(b"h" * 70000) is True
     assert transport.value() == frame_writer.text_frame(b"h" * 70000)
+
+
+class Reactor:
+    """Takes the writable callback Twisted's buffered write asks for."""
+
+    def addWriter(self, writer):
+        pass
+
+
+def test_the_backlog_is_what_daphnes_tcp_connection_holds_for_the_client():
+    protocol, _ = open_connection()
+    ours, peer = socket.socketpair()
+    try:
+        protocol.transport = tcp.Connection(ours, protocol, reactor=Reactor())
+        protocol.transport.connected = True
+        backlog = frame_writer.backlog_for(daphne_send(protocol))
+        assert backlog() == 0
+        abstract.FileDescriptor.write(protocol.transport, b"queued frames")  # Twisted's own buffered write
+        assert backlog() == len(b"queued frames")
+    finally:
+        ours.close()
+        peer.close()
+
+
+def test_no_backlog_without_daphnes_plain_tcp_connection():
+    protocol, _ = open_connection()  # a StringTransport: not TCP
+    assert frame_writer.backlog_for(daphne_send(protocol)) is None
+    assert frame_writer.backlog_for(partial(print, protocol)) is None
+    ours, peer = socket.socketpair()
+    try:
+        protocol.transport = tcp.Connection(ours, protocol, reactor=Reactor())
+        protocol.transport.TLS = True  # started TLS: Twisted's TLS layer buffers it
+        assert frame_writer.backlog_for(daphne_send(protocol)) is None
+    finally:
+        ours.close()
+        peer.close()
