@@ -13,7 +13,8 @@ would feel each time the collector's oldest generation ran while serving.
 daphne's Twisted reactor runs on uvloop's event loop instead of asyncio's default one
 (installed before daphne creates its loop on import): fanout CPU per delivery in daphne
 fell from 306 to 192 µs in the benchmark (docs/performance.md). Its TCP connections send
-a frame at once instead of on the next loop iteration (transport.py).
+a frame at once instead of on the next loop iteration (transport.py). Its HTTP requests
+are bounded in body size (http_requests.py).
 """
 import gc
 import os
@@ -26,7 +27,7 @@ uvloop.install()  # before daphne creates its event loop (daphne.server, on impo
 
 from daphne.cli import CommandLineInterface  # noqa: E402
 
-from relay_project import transport  # noqa: E402
+from relay_project import http_requests, transport  # noqa: E402
 from relay_project.environment import exit_on_bad_settings  # noqa: E402
 
 MAX_MESSAGE_BYTES = 16 * 1024 * 1024
@@ -41,6 +42,7 @@ def main(argv: list[str] | None = None) -> None:
     exit_on_bad_settings()
     import_module(APPLICATION.split(":")[0])  # Django, the apps and what they import, once
     transport.install()
+    http_requests.install()
     gc.freeze()
     CommandLineInterface().run([*limits, *args, APPLICATION])
 

@@ -4,15 +4,19 @@ on the running relay:
 - WebSocket clients that stop reading while frames are sent to them (live fan-out of a
   busy channel; history pages asked for and never read): closed with 4408 once more
   than RELAY_MAX_OUTGOING_BYTES wait for them, their buffers freed while they still do
-  not read, daphne's RSS bounded; a reconnect with `since` then misses nothing.
+  not read, daphne's RSS bounded; a reconnect with `since` then misses nothing;
+- request bodies of any size (a huge Content-Length, an endless chunked body, with or
+  without `Expect: 100-continue`): 413 `too_large` before the body is read.
 
 Memory is daphne's RSS (psutil), sampled from before the attack to after it.
 """
 from __future__ import annotations
 
 import asyncio
+import http.client
 import json
 import re
+import socket
 import threading
 import uuid
 
@@ -28,6 +32,7 @@ from .wsclient import Client
 pytestmark = pytest.mark.e2e
 
 MAX_OUTGOING = 2**20  # RELAY_MAX_OUTGOING_BYTES of this module's relay
+MAX_BODY = 2**20  # relay_project.http_requests.MAX_BODY_BYTES
 BIG_TEXT = "\U0001f600" * 4000  # the longest text (RELAY_MAX_MESSAGE_CHARS): 16,000 bytes of UTF-8
 MiB = 2**20
 
@@ -207,3 +212,81 @@ async def test_history_pages_asked_for_and_never_read_are_bounded(relay, pb_user
     page = await reader.request({"type": "history", "channel": full_channel, "limit": 1000}, 60)
     assert len(page["messages"]) == 1000 and len(json.dumps(page, ensure_ascii=False).encode()) > 16_000_000
     await reader.close()
+
+
+# -- request bodies --------------------------------------------------------------------------
+def response_to(relay, head: bytes, body: bytes = b"", timeout: float = 15) -> tuple[http.client.HTTPResponse, bytes]:
+    """Send `head` (request line and headers, without the blank line) and `body` on a new
+    socket and read the response; returns (response, its body)."""
+    sock = socket.create_connection(("127.0.0.1", relay.web.port), timeout=timeout)
+    sock.sendall(head + b"\r\n\r\n" + body)
+    response = http.client.HTTPResponse(sock)
+    try:
+        response.begin()
+        return response, response.read()
+    finally:
+        response.close()
+        sock.close()
+
+
+def assert_too_large(response: http.client.HTTPResponse, body: bytes):
+    assert response.status == 413, (response.status, body[:200])
+    assert response.getheader("Content-Type") == "application/json"
+    assert json.loads(body)["error"]["code"] == "too_large"
+    assert response.getheader("Connection") == "close"
+
+
+@pytest.mark.parametrize("path", ["/api/channels/c/messages", "/login/", "/admin/login/", "/ws/", "/nowhere"])
+@pytest.mark.parametrize("expect", [False, True])
+def test_a_huge_content_length_is_refused_at_once_without_auth(relay, path, expect):
+    head = (f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+            f"Content-Length: 10000000000").encode()
+    if expect:  # curl's way: wait for "100 Continue" before sending the body
+        head += b"\r\nExpect: 100-continue"
+    response, body = response_to(relay, head, b'{"text": "' + b"x" * 5000)
+    assert_too_large(response, body)
+
+
+def test_bodies_up_to_the_server_limit_reach_the_application(relay, pb_user):
+    """The server limit is above the API's 64 KiB, for the admin's forms: a body of exactly
+    MAX_BODY bytes reaches Django (which refuses it for other reasons), one more does not."""
+    head = "POST /login/ HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/x-www-form-urlencoded\r\n"
+    response, body = response_to(relay, (head + f"Content-Length: {MAX_BODY}").encode(), b"a" * MAX_BODY)
+    assert response.status == 403, (response.status, body[:200])  # Django's CSRF check, not the limit
+    response, body = response_to(relay, (head + f"Content-Length: {MAX_BODY + 1}").encode(), b"a" * (MAX_BODY + 1))
+    assert_too_large(response, body)
+    api = ("POST /api/channels/c/messages HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+           f"Authorization: Bearer {pb_user('BigBody').token}\r\n")
+    response, body = response_to(relay, (api + "Content-Length: 70000").encode(), b" " * 70000)
+    assert (response.status, json.loads(body)["error"]["code"]) == (413, "too_large")  # the API's own 64 KiB
+
+
+def test_an_endless_chunked_body_is_refused_once_over_the_limit(relay):
+    sock = socket.create_connection(("127.0.0.1", relay.web.port), timeout=15)
+    sock.sendall(b"POST /api/channels/c/messages HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                 b"Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n")
+    chunk = b"10000\r\n" + b" " * 0x10000 + b"\r\n"
+    answered = threading.Event()
+    sent = []
+
+    def stream():  # never ends the body; stops when answered or cut off
+        try:
+            while not answered.is_set() and len(sent) < 4096:  # at most 256 MiB
+                sock.sendall(chunk)
+                sent.append(len(chunk))
+        except OSError:
+            pass
+
+    sender = threading.Thread(target=stream, daemon=True)
+    sender.start()
+    response = http.client.HTTPResponse(sock)
+    try:
+        response.begin()
+        body = response.read()
+    finally:
+        answered.set()
+        sender.join()
+        response.close()
+        sock.close()
+    assert_too_large(response, body)
+    assert sum(sent) < 64 * MiB, sum(sent)  # answered while the body was still coming
