@@ -14,7 +14,7 @@ daphne's Twisted reactor runs on uvloop's event loop instead of asyncio's defaul
 (installed before daphne creates its loop on import): fanout CPU per delivery in daphne
 fell from 306 to 192 µs in the benchmark (docs/performance.md). Its TCP connections send
 a frame at once instead of on the next loop iteration (transport.py). Its HTTP requests
-are bounded in body size (http_requests.py).
+are bounded in body size and in the time they take to arrive (http_requests.py).
 """
 import gc
 import os
@@ -26,6 +26,7 @@ import uvloop
 uvloop.install()  # before daphne creates its event loop (daphne.server, on import)
 
 from daphne.cli import CommandLineInterface  # noqa: E402
+from django.conf import settings  # noqa: E402  (lazy: read once the application is imported)
 
 from relay_project import http_requests, transport  # noqa: E402
 from relay_project.environment import exit_on_bad_settings  # noqa: E402
@@ -42,7 +43,7 @@ def main(argv: list[str] | None = None) -> None:
     exit_on_bad_settings()
     import_module(APPLICATION.split(":")[0])  # Django, the apps and what they import, once
     transport.install()
-    http_requests.install()
+    http_requests.install(settings.RELAY_HTTP_READ_TIMEOUT)
     gc.freeze()
     CommandLineInterface().run([*limits, *args, APPLICATION])
 

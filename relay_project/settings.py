@@ -73,6 +73,10 @@ RELAY_SIGNUP_IP_RATE = throttle_rate("RELAY_SIGNUP_IP_RATE", "5/h")
 # Bytes that may wait in daphne for one WebSocket client that does not read; the next
 # frame then closes the connection with 4408 (messaging/consumers.py).
 RELAY_MAX_OUTGOING_BYTES = env.int("RELAY_MAX_OUTGOING_BYTES", default=4 * 2**20)
+# Seconds an HTTP request's headers and body have to arrive, from the connection's opening
+# or its previous response; an idle keep-alive connection is closed after as long
+# (relay_project/http_requests.py).
+RELAY_HTTP_READ_TIMEOUT = env.float("RELAY_HTTP_READ_TIMEOUT", default=20.0)
 # Seconds JetStream waits for a worker's ack before redelivering an event to another worker.
 RELAY_WORKER_ACK_WAIT = env.float("RELAY_WORKER_ACK_WAIT", default=10.0)
 # Each connection refreshes its presence and group membership and checks the history

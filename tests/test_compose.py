@@ -13,6 +13,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from django.conf import settings
 
 pytestmark = pytest.mark.compose
 
@@ -131,6 +132,9 @@ def test_load_balancer_proxies_http_and_websockets_without_stickiness():
     for sticky in ("ip_hash", "hash ", "sticky"):
         assert sticky not in code
     assert "listen 8080;" in code and "location = /lb-healthz" in code
+    # Bodies bounded as daphne bounds them; idle upstream connections ended before daphne ends them.
+    assert re.search(r"client_max_body_size\s+1m;", code)
+    assert int(re.search(r"keepalive_timeout\s+(\d+)s;", code).group(1)) < settings.RELAY_HTTP_READ_TIMEOUT
 
 
 def test_load_balancer_forwards_the_client_address_it_sees():

@@ -6,7 +6,10 @@ on the running relay:
   than RELAY_MAX_OUTGOING_BYTES wait for them, their buffers freed while they still do
   not read, daphne's RSS bounded; a reconnect with `since` then misses nothing;
 - request bodies of any size (a huge Content-Length, an endless chunked body, with or
-  without `Expect: 100-continue`): 413 `too_large` before the body is read.
+  without `Expect: 100-continue`): 413 `too_large` before the body is read;
+- requests whose headers or body dribble in, and idle keep-alive connections: closed
+  RELAY_HTTP_READ_TIMEOUT seconds after the connection opened or its last response,
+  while a normal request and an open WebSocket are served as usual.
 
 Memory is daphne's RSS (psutil), sampled from before the attack to after it.
 """
@@ -32,6 +35,7 @@ from .wsclient import Client
 pytestmark = pytest.mark.e2e
 
 MAX_OUTGOING = 2**20  # RELAY_MAX_OUTGOING_BYTES of this module's relay
+READ_TIMEOUT_S = 2  # RELAY_HTTP_READ_TIMEOUT of this module's relay
 MAX_BODY = 2**20  # relay_project.http_requests.MAX_BODY_BYTES
 BIG_TEXT = "\U0001f600" * 4000  # the longest text (RELAY_MAX_MESSAGE_CHARS): 16,000 bytes of UTF-8
 MiB = 2**20
@@ -39,7 +43,8 @@ MiB = 2**20
 
 @pytest.fixture(scope="module")
 def relay_env():
-    return {"RELAY_MAX_OUTGOING_BYTES": str(MAX_OUTGOING), "RELAY_MAX_CONNECTIONS_PER_USER": "100"}
+    return {"RELAY_MAX_OUTGOING_BYTES": str(MAX_OUTGOING), "RELAY_HTTP_READ_TIMEOUT": str(READ_TIMEOUT_S),
+            "RELAY_MAX_CONNECTIONS_PER_USER": "100"}
 
 
 def new_channel(prefix: str) -> str:
@@ -290,3 +295,73 @@ def test_an_endless_chunked_body_is_refused_once_over_the_limit(relay):
         sock.close()
     assert_too_large(response, body)
     assert sum(sent) < 64 * MiB, sum(sent)  # answered while the body was still coming
+
+
+# -- requests that never finish ------------------------------------------------------------
+async def dribble(port: int, start: bytes, closed: list):
+    """Send `start`, then one more byte every 0.25 s, until the server closes the connection;
+    then append to `closed` how long it was open (s)."""
+    opened = asyncio.get_running_loop().time()
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(start)
+
+    async def trickle():
+        while True:
+            await asyncio.sleep(0.25)
+            writer.write(b"a")
+            await writer.drain()
+
+    trickling = asyncio.create_task(trickle())
+    try:
+        while await reader.read(4096):
+            pass  # what the server says before it closes (nothing expected)
+    except ConnectionError:
+        pass
+    finally:
+        trickling.cancel()
+        writer.close()
+    closed.append(asyncio.get_running_loop().time() - opened)
+
+
+@pytest.mark.timeout(120)
+async def test_requests_that_dribble_in_are_closed_and_others_are_served(relay, pb_user):
+    user = pb_user("Patient")
+    loop = asyncio.get_running_loop()
+    ws = await Client.open(relay.ws_url, user.token)
+    ws_opened = loop.time()
+    headers = b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: "  # headers that never end
+    body = b"POST /api/channels/c/messages HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 100000\r\n\r\n{"
+    closed: list = []
+    attack = [asyncio.create_task(dribble(relay.web.port, start, closed)) for start in [headers, body] * 200]
+    try:
+        await until(lambda: len(closed) > 0, 30, "a dribbling connection to be closed")
+        healthz = await asyncio.to_thread(requests.get, f"{relay.http_url}healthz", timeout=15)
+        assert healthz.status_code == 200  # served while the attack is on
+        await asyncio.wait_for(asyncio.gather(*attack), 30)
+    finally:
+        for task in attack:
+            task.cancel()
+        print(f"\n{len(closed)} of {len(attack)} dribbling connections closed, "
+              f"after {min(closed, default=0):.1f} to {max(closed, default=0):.1f} s")
+    assert len(closed) == len(attack)
+    assert loop.time() - ws_opened > READ_TIMEOUT_S  # the WebSocket has been open longer than that
+    assert (await ws.request({"type": "ping"}))["type"] == "pong"
+    await ws.close()
+
+
+async def test_an_idle_keep_alive_connection_is_closed_after_the_read_timeout(relay):
+    reader, writer = await asyncio.open_connection("127.0.0.1", relay.web.port)
+    for _ in range(2):  # a second request on the same connection is served too
+        writer.write(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+        status = await asyncio.wait_for(reader.readline(), 15)
+        assert status.startswith(b"HTTP/1.1 200"), status
+        length = 0
+        while (line := await asyncio.wait_for(reader.readline(), 15)) != b"\r\n":
+            if line.lower().startswith(b"content-length:"):
+                length = int(line.split(b":")[1])
+        await asyncio.wait_for(reader.readexactly(length), 15)
+    answered = asyncio.get_running_loop().time()
+    assert await asyncio.wait_for(reader.read(1), 30) == b""  # then closed by the server
+    print(f"\nidle keep-alive connection closed {asyncio.get_running_loop().time() - answered:.1f} s "
+          "after its last response")
+    writer.close()

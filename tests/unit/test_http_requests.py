@@ -1,6 +1,8 @@
 """relay_project.http_requests on daphne's own HTTP factory, installed as serve.py does,
-driven byte by byte on a recording transport: a body over MAX_BODY_BYTES is answered 413
-before it is read. The e2e versions are in tests/e2e/test_resource_limits.py."""
+driven byte by byte on a recording transport and a test clock: a request has
+RELAY_HTTP_READ_TIMEOUT from the connection's opening, however it dribbles in, and a
+body over MAX_BODY_BYTES is answered 413 before it is read. The e2e versions are in
+tests/e2e/test_resource_limits.py."""
 import json
 
 import pytest
@@ -10,11 +12,15 @@ from twisted.internet.testing import MemoryReactorClock, StringTransport
 
 from relay_project import http_requests
 
+TIMEOUT_S = 2.0
+
+
 @pytest.fixture
 def connection(monkeypatch):
     """(daphne's HTTP protocol on a new connection, its transport, the clock)."""
+    monkeypatch.setattr(HTTPFactory, "protocol", HTTPFactory.protocol)
     monkeypatch.setattr(HTTPFactory, "buildProtocol", HTTPFactory.buildProtocol)
-    http_requests.install()
+    http_requests.install(TIMEOUT_S)
     server = Server.__new__(Server)  # listens nowhere; daphne's requests register with it
     server.connections = {}
     factory = HTTPFactory(server)
@@ -25,9 +31,22 @@ def connection(monkeypatch):
     return protocol, transport, clock
 
 
-def test_daphnes_factory_builds_bounded_requests(connection):
+def test_daphnes_factory_builds_bounded_requests_on_deadline_channels(connection):
     protocol, _, _ = connection
     assert protocol.requestFactory is http_requests.BoundedRequest
+    assert isinstance(protocol._channel, http_requests.ReadDeadlineChannel)
+    assert protocol.timeOut == TIMEOUT_S
+
+
+def test_headers_that_dribble_in_are_cut_off_at_the_deadline(connection):
+    protocol, transport, clock = connection
+    protocol.dataReceived(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")
+    for _ in range(3):
+        clock.advance(TIMEOUT_S / 4)
+        protocol.dataReceived(b"X")  # Twisted's idle timeout would start again here
+    assert not transport.disconnecting
+    clock.advance(TIMEOUT_S / 4)
+    assert transport.disconnecting
 
 
 def huge_body_answer(transport) -> tuple[bytes, dict]:
