@@ -3,13 +3,13 @@ time its headers and body take to arrive.
 
 Twisted's `http.Request` (daphne's `WebRequest`) accepts a body of any declared or
 chunked size and spools it to a temporary file (above 100 kB) before daphne or Django
-sees any of it; a `Content-Length` of 10 GB was read to disk in full before any answer.
+sees any of it: a `Content-Length` of 10 GB is read to disk in full before any answer.
 `BoundedRequest` answers 413 with PROTOCOL.md's JSON error at once, from the
 `Content-Length` before reading the body (no `100 Continue` is sent then), or while a
 chunked body is read, as soon as it passes MAX_BODY_BYTES, and closes the connection.
 
 Twisted's `HTTPChannel` times a connection out after `timeOut` seconds without a byte
-from the client: a client sending one header byte now and then kept its connection
+from the client: a client sending one header byte now and then keeps its connection
 open for ever. `ReadDeadlineChannel` keeps Twisted's timer but does not restart it on
 each read, so a request's headers and body must arrive within RELAY_HTTP_READ_TIMEOUT
 seconds of the connection opening or of the previous response (Twisted stops the timer
