@@ -33,7 +33,7 @@ def relay_families(url: str) -> set[str]:
 
 
 WEB_FAMILIES = {"relay_connections", "relay_subscriptions", "relay_messages_published", "relay_messages_delivered",
-                "relay_publish_to_deliver_seconds", "relay_gap_fills", "relay_auth_failures"}
+                "relay_publish_to_deliver_seconds", "relay_gap_fills", "relay_auth_failures", "relay_slow_consumer_closes"}
 WORKER_FAMILIES = {"relay_worker_events", "relay_worker_redeliveries"}
 
 
