@@ -8,10 +8,10 @@ from types import SimpleNamespace
 import pytest
 from autobahn.exception import Disconnected
 from channels.exceptions import StopConsumer
-from prometheus_client import REGISTRY
 
 from messaging.consumers import ChatConsumer
 from messaging.errors import RelayError
+from messaging.metrics import WEB
 from messaging.replies import OrderedReplies
 
 
@@ -90,7 +90,7 @@ def consumer_with_backlog(waiting: list[int]) -> tuple[ChatConsumer, list, list]
 
 
 def slow_closes() -> float:
-    return REGISTRY.get_sample_value("relay_slow_consumer_closes_total") or 0.0
+    return WEB.get_sample_value("relay_slow_consumer_closes_total") or 0.0
 
 
 async def test_a_frame_for_a_client_that_does_not_read_closes_it_with_4408_once(settings, caplog):
