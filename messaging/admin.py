@@ -19,11 +19,12 @@ from django.utils.timezone import localtime
 from auth_pocketbase.users import NotUsers, require_users
 
 from . import backends, inspection
+from .access import load_policy
 from .backends import REDIS_ERRORS
 from .errors import RelayError
 from .models import Channel, ChannelMember, Subscription
 from .replay import replay
-from .revocation import revoke_after_change
+from .revocation import sweep_now_and_later
 from .timeparse import parse_time
 from .timestamps import ts_to_datetime
 from .validation import is_valid_id
@@ -235,7 +236,7 @@ class ChannelAdmin(admin.ModelAdmin):
     def save_related(self, request, form, formsets, change):
         super().save_related(request, form, formsets, change)
         try:
-            revoke_after_change(form.instance.name)
+            sweep_now_and_later(form.instance.name)  # the second sweep runs in the background
         except BACKEND_ERRORS as exc:
             messages.warning(request, f"Saved, but subscriptions of users who lost access could not be ended yet: {exc}")
 
@@ -268,7 +269,7 @@ class ChannelAdmin(admin.ModelAdmin):
         data = form.cleaned_data
         self.run_on_each(
             request, queryset,
-            lambda name: backends.run_sync(replay, name, data["since"], data["until"], data["user"], False),
+            lambda name: backends.run_sync(replay, name, data["since"], data["until"], data["user"], False, load_policy(name)),
             lambda n: f"replayed {n} message{'s' if n != 1 else ''}.",
         )
 

@@ -6,6 +6,7 @@ connections' liveness in Redis (writers.py). Only the latest value per key is wr
 (or the merge of the values, e.g. the highest ts); noting never blocks and never fails.
 """
 import asyncio
+import contextvars
 import logging
 import weakref
 from typing import Any, Awaitable, Callable, Hashable
@@ -36,7 +37,9 @@ class WriteBehind:
         """Queue `value` for `key`; the write happens later in the background."""
         self.pending[key] = self.merge(self.pending[key], value) if key in self.pending else value
         if self.task is None or self.task.done():
-            self.task = asyncio.get_running_loop().create_task(self.flush_soon())
+            # A context of its own: the batch outlives the request or connection that
+            # started it (an HTTP request's thread for database calls ends with it).
+            self.task = asyncio.get_running_loop().create_task(self.flush_soon(), context=contextvars.Context())
 
     def discard(self, key: Hashable) -> None:
         """Forget a pending value (nothing is written for `key` unless noted again)."""

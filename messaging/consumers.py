@@ -20,6 +20,7 @@ from channels.layers import get_channel_layer
 from channels.consumer import get_handler_name
 from tenacity import AsyncRetrying, retry_if_exception_type, wait_exponential
 from django.conf import settings
+from django.db import DatabaseError
 
 from auth_pocketbase.client import PocketBaseUnavailable
 from auth_pocketbase.verification import Unauthorized, get_verifier
@@ -337,7 +338,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
         """`history` -> one page of stored messages, oldest first, with `more`. Raises
         RelayError (forbidden) when the user may not read the channel.
         """
-        await access.check_read(command.channel, self.user.id)
+        await self.check_read(command.channel)
         page = await self.history.page(command.channel, since=command.since, before=command.before, limit=command.limit)
         await self.send_frame(frames.with_ref(
             {"type": "history", "channel": command.channel, "messages": page.messages, "more": page.more}, command.ref
@@ -349,7 +350,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
         Raises RelayError (forbidden, rate_limited).
         """
         channel = command.channel
-        await access.check_read(channel, self.user.id, create=True)
+        await self.check_read(channel)
         try:
             cursor, generation = await self.registry.subscribe(
                 self.user.id, channel, settings.RELAY_MAX_SUBSCRIPTIONS_PER_USER
@@ -378,14 +379,64 @@ class ChatConsumer(AsyncWebsocketConsumer):
         """`unsubscribe` -> end the user's subscription, answer `unsubscribed`, and tell the
         user's other connections (relay.unsubscribed).
         """
-        generation = await self.registry.unsubscribe(self.user.id, command.channel)
-        records.mirror().note((command.channel, self.user.id), None)
-        self.drop_channel(command.channel)
-        log.info("unsubscribed", extra=self.log_fields(command.channel))
-        await self.send_frame(frames.with_ref({"type": "unsubscribed", "channel": command.channel}, command.ref))
+        await self.end_user_subscription(command.channel, None, command.ref)
+
+    async def end_user_subscription(self, channel: str, reason: str | None, ref=None):
+        """End the user's subscription to `channel` everywhere: the registry, the SQL
+        mirror, this connection (an `unsubscribed` frame, with `reason` when given and
+        echoing `ref`) and the user's other connections (relay.unsubscribed). Raises
+        redis-py's errors when Redis fails (before anything changed, unless it fails
+        at the group send)."""
+        generation = await self.registry.unsubscribe(self.user.id, channel)
+        records.mirror().note((channel, self.user.id), None)
+        self.drop_channel(channel)
+        log.info("unsubscribed", extra=self.log_fields(channel))
+        await self.send_frame(frames.with_ref(frames.unsubscribed_frame(channel, reason), ref))
         await self.channel_layer.group_send(user_group(self.user.id), {
-            "type": "relay.unsubscribed", "channel": command.channel, "generation": generation,
+            "type": "relay.unsubscribed", "channel": channel, "generation": generation, "reason": reason,
         })
+
+    async def check_read(self, channel: str):
+        """access.check_read for a frame that reads `channel`; when it is refused and
+        this connection has `channel` subscribed, the user lost access: the subscription
+        ends first (lose_access). Raises RelayError(forbidden)."""
+        try:
+            await access.check_read(channel, self.user.id)
+        except RelayError:
+            if channel in self.subscribed:
+                await self.lose_access(channel)
+            raise
+
+    async def may_still_read(self, channel: str) -> bool:
+        """Whether the user may still read `channel` by its current policy (at most
+        access.POLICY_TTL seconds old; a cache hit on the hot path). When not, the
+        subscription ends (lose_access) and the answer is False. When the database
+        cannot tell, the answer is False too, and a catch-up delivers what was held back
+        once it can."""
+        try:
+            policy = access.cached_policy(channel) or await access.policy_for(channel)
+        except DatabaseError as exc:
+            log.warning("database unavailable while checking access (%r); catching up later", exc,
+                        extra=self.log_fields(channel))
+            self.schedule_catch_up()
+            return False
+        if policy.may_read(self.user.id):
+            return True
+        await self.lose_access(channel)
+        return False
+
+    async def lose_access(self, channel: str):
+        """The user may no longer read `channel`: end the subscription as `unsubscribe`
+        does, with reason forbidden. With Redis down this connection stops delivering
+        `channel` all the same; revocation.py's sweep ends the registry's record."""
+        try:
+            await self.end_user_subscription(channel, "forbidden")
+        except REDIS_ERRORS as exc:
+            log.warning("Redis unavailable while ending a subscription whose access was withdrawn (%r)", exc,
+                        extra=self.log_fields(channel))
+            if channel in self.subscribed:
+                self.drop_channel(channel)
+                await self.send_frame(frames.unsubscribed_frame(channel, "forbidden"))
 
     # Channel-layer events ---------------------------------------------------------
 
@@ -411,8 +462,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
         if state is None:
             return
         if data.get("r"):
-            metrics.MESSAGES_DELIVERED.inc()
-            return await self.send_frame({"type": "message", "message": message, "replay": True})
+            return await self.deliver(channel, state, [message], replay=True)
         step = plan(state.last, message["ts"], data.get("p", 0))
         if step is Plan.DROP:
             return
@@ -454,12 +504,20 @@ class ChatConsumer(AsyncWebsocketConsumer):
         self.catch_up_delay = min(5.0, max(0.25, self.catch_up_delay * 2))
         asyncio.get_running_loop().call_later(self.catch_up_delay, self.inbox.put, {"type": "relay.catch_up"})
 
-    async def deliver(self, channel: str, state: "Subscribed", batch: list):
-        """Send live messages of one channel in ts order and note the new position."""
-        if not batch:
+    async def deliver(self, channel: str, state: "Subscribed", batch: list, replay: bool = False):
+        """Send messages of one channel in ts order and note the new position; with
+        `replay`, as `replay` message frames, moving nothing. The one way channel
+        content reaches the client after its `subscribed` frame (live events, gap
+        fills, catch-ups, replays): nothing goes when the user may no longer read the
+        channel (may_still_read ends the subscription instead)."""
+        if not batch or not await self.may_still_read(channel):
+            return
+        metrics.MESSAGES_DELIVERED.inc(len(batch))
+        if replay:
+            for item in batch:
+                await self.send_frame({"type": "message", "message": item, "replay": True})
             return
         now = time.time_ns()
-        metrics.MESSAGES_DELIVERED.inc(len(batch))
         for item in batch:
             metrics.DELIVERY_LATENCY.observe(max(0, now - item["ts"]) / 1e9)
             await self.send_frame({"type": "message", "message": item})
@@ -467,8 +525,9 @@ class ChatConsumer(AsyncWebsocketConsumer):
         self.move_cursor(channel, state.last)
 
     async def relay_unsubscribed(self, event):
-        """Another connection of this user unsubscribed from a channel."""
-        await self.end_subscription(event["channel"], event["generation"], None)
+        """Another connection of this user unsubscribed from a channel (or found that
+        the user lost access: `reason` forbidden)."""
+        await self.end_subscription(event["channel"], event["generation"], event.get("reason"))
 
     async def end_subscription(self, channel: str, generation: int, reason: str | None):
         """Stop delivering `channel` and send `unsubscribed` (with `reason`, e.g. forbidden),
@@ -478,10 +537,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
         if state is None or state.generation > generation:
             return  # not subscribed here, or subscribed again after the notice was sent
         self.drop_channel(channel)
-        frame = {"type": "unsubscribed", "channel": channel}
-        if reason:
-            frame["reason"] = reason
-        await self.send_frame(frame)
+        await self.send_frame(frames.unsubscribed_frame(channel, reason))
 
     def drop_channel(self, channel: str):
         """Stop delivering `channel` on this connection."""

@@ -102,7 +102,7 @@ async def start_fan_out(publisher, userids, payload: bytes) -> asyncio.Task:
     except Exception as exc:  # connection closed or draining
         raise _unavailable(exc) from exc
     task = asyncio.ensure_future(_within_timeout(acked))
-    task.add_done_callback(_retrieve)
+    task.add_done_callback(retrieve_outcome)
     return task
 
 
@@ -113,7 +113,7 @@ async def _within_timeout(acked: Awaitable[None]) -> None:
         raise _unavailable(exc) from exc
 
 
-def _retrieve(task: asyncio.Future) -> None:
+def retrieve_outcome(task: asyncio.Future) -> None:
     """Mark a finished task's outcome as seen: one nobody awaits any more (its
     connection closed) must not log "exception was never retrieved"."""
     if not task.cancelled():

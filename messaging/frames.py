@@ -144,3 +144,11 @@ def safe_ref(obj) -> object:
         return parse_ref(obj) if isinstance(obj, dict) else None
     except RelayError:
         return None
+
+
+def unsubscribed_frame(channel: str, reason: str | None = None) -> dict:
+    """An `unsubscribed` frame, with `reason` (e.g. "forbidden": access withdrawn) when given."""
+    frame = {"type": "unsubscribed", "channel": channel}
+    if reason:
+        frame["reason"] = reason
+    return frame

@@ -1,5 +1,6 @@
 """What the admin reads from and does to a channel's Redis state (async; the admin
-calls these through backends.run_sync on a private loop)."""
+calls these through backends.run_sync on a private loop). `GET /api/channels/` lists
+its page of channels with channel_stats too."""
 from dataclasses import dataclass
 
 from . import backends, publishing

@@ -9,8 +9,16 @@ from django.db import models
 channel_id_validator = RegexValidator(r"\A[A-Za-z0-9_-]{1,64}\Z", "1 to 64 of A-Z a-z 0-9 _ -")
 
 
+class ChannelQuerySet(models.QuerySet):
+    def readable_by(self, userid: str) -> "ChannelQuerySet":
+        """The channels `userid` may read (access.Policy.may_read, in SQL): `open`,
+        `readonly`, and `members` ones that list the user."""
+        listed = ChannelMember.objects.filter(channel=models.OuterRef("pk"), userid=userid)
+        return self.filter(~models.Q(access=Channel.MEMBERS) | models.Exists(listed))
+
+
 class Channel(models.Model):
-    """A named conversation, recorded on first use (publish or subscribe)."""
+    """A named conversation, recorded on its first accepted publish or subscribe."""
 
     OPEN = "open"
     MEMBERS = "members"
@@ -24,6 +32,8 @@ class Channel(models.Model):
     name = models.CharField(max_length=64, unique=True, validators=[channel_id_validator])
     access = models.CharField(max_length=16, choices=ACCESS_CHOICES, default=OPEN)
     created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = ChannelQuerySet.as_manager()
 
     class Meta:
         ordering = ["name"]

@@ -2,14 +2,16 @@
 
 validate (done by the caller) -> access -> store in Redis (ts, idempotency, rate limit,
 fan-out list in one atomic script) -> publish `events.<user>` on JetStream for each
-subscriber -> return the message for the ack. The ack is only sent after both the
+subscriber who may read the channel -> return the message for the ack. A channel's
+database row is noted only once a publish was stored (records.note_channel), so a
+refused or rate-limited publish writes nothing. The ack is only sent after both the
 history and JetStream accepted it (PROTOCOL.md guarantees 1 and 6).
 """
 import asyncio
 
 from django.conf import settings
 
-from . import access, backends, events, metrics
+from . import access, backends, events, metrics, records
 from .backends import REDIS_ERRORS
 from .errors import RelayError, Unavailable
 from .history import HistoryStore, RateLimited
@@ -49,7 +51,7 @@ async def start_publish(user, channel: str, text: str, client_id: str | None) ->
     reach NATS in that order. Raises RelayError: forbidden, rate_limited (with
     retry_after seconds), unavailable (Redis or NATS down).
     """
-    await access.check_publish(channel, user.id)
+    policy = await access.check_publish(channel, user.id)
     be = backends.get()
     publisher = await be.publisher()  # Unavailable before anything is stored when NATS is down
     try:
@@ -60,12 +62,16 @@ async def start_publish(user, channel: str, text: str, client_id: str | None) ->
         ) from exc
     except REDIS_ERRORS as exc:
         raise Unavailable("Redis") from exc
+    if not policy.recorded:
+        records.note_channel(channel)
     message = stored.message
     # A repeat publishes the events again (the first fan-out may have failed);
     # connections drop what they already delivered (delivery.py), so no JetStream
     # de-duplication header is needed: without it, fan-out costs 3 % less CPU.
+    # Only readers get the event, even when a subscription of someone who lost access
+    # is still in the fan-out list (revocation.py removes it within seconds).
     acked = await events.start_fan_out(
-        publisher, stored.subscribers, events.message_event(message, stored.prev_ts)
+        publisher, policy.readers(stored.subscribers), events.message_event(message, stored.prev_ts)
     )
     if not stored.duplicate:
         acked.add_done_callback(_count_if_acked)

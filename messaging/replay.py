@@ -1,21 +1,28 @@
 """Deliver stored messages again (PROTOCOL.md `replay`): through NATS, marked `replay`.
 
 Connections show replayed messages even if they saw them (clients dedupe by id), and a
-replay never moves a cursor.
+replay never moves a cursor. Only users who may read the channel get them.
 """
 from . import backends, events, publishing
+from .access import Policy
+from .errors import RelayError
 from .subscriptions import Registry
 
 BATCH = 1000
 
 
-async def replay(channel: str, since: int | None, until: int | None, user: str | None, dry_run: bool) -> int:
-    """Replay messages with since < ts <= until of `channel` to its subscribers (or to
-    `user` only); returns how many messages (not messages x users). Raises Unavailable
-    when NATS is down, redis-py errors when Redis is."""
+async def replay(channel: str, since: int | None, until: int | None, user: str | None, dry_run: bool,
+                 policy: Policy) -> int:
+    """Replay messages with since < ts <= until (Unix ns) of `channel` to its
+    subscribers who may read it by `policy` (the channel's, access.load_policy), or to
+    `user` only; returns how many messages (not messages x users). Raises
+    RelayError(forbidden) when `user` may not read the channel, Unavailable when NATS
+    is down, redis-py errors when Redis is."""
+    if user is not None and not policy.may_read(user):
+        raise RelayError("forbidden", f"user {user} may not read channel {channel} ({policy.access}, not a member)")
     be = backends.get()
     store = publishing.history_store(be.redis)
-    targets = [user] if user else sorted(await Registry(be.redis).subscribers(channel))
+    targets = [user] if user else policy.readers(sorted(await Registry(be.redis).subscribers(channel)))
     publisher = None if dry_run or not targets else await be.publisher()
     count, cursor = 0, since or 0  # no real message has ts 0
     while True:

@@ -3,7 +3,9 @@ import json
 import uuid
 
 import pytest
+import redis
 
+from .streams import events_for
 from .wsclient import Client
 
 pytestmark = pytest.mark.e2e
@@ -59,6 +61,25 @@ def test_bad_arguments_end_in_one_line_without_traceback(relay, args, needle):
     assert done.returncode != 0
     assert "Traceback" not in done.stderr
     assert needle in done.stderr.strip().splitlines()[-1]  # one line says what is wrong
+
+
+async def test_replay_goes_only_to_users_who_may_read(relay, pb_user, redis_server, nats_server):
+    """`replay --user` refuses a user without access; a replay to the subscribers skips
+    one left in the fan-out list (as a subscribe racing with an access change can)."""
+    alice, bob = pb_user("Alice"), pb_user("Bob")
+    channel = f"cmd-{uuid.uuid4().hex[:8]}"
+    relay.manage("channel", channel, "--access", "members", "--add-member", alice.id)
+    a = await Client.open(relay.ws_url, alice.token)
+    await a.request({"type": "subscribe", "channel": channel})
+    sent = (await a.request({"type": "publish", "channel": channel, "text": "members only"}))["message"]
+    assert await a.messages(1) == [sent]
+    redis.Redis.from_url(redis_server.url).sadd(f"relay:subscribers:{channel}", bob.id)
+    refused = relay.manage("replay", channel, "--user", bob.id, "--since", "10m", check=False)
+    assert refused.returncode != 0 and f"user {bob.id} may not read channel {channel}" in refused.stderr
+    assert relay.manage("replay", channel, "--since", "10m").stdout.strip() == f"replayed 1 message of {channel}"
+    assert await a.recv() == {"type": "message", "message": sent, "replay": True}
+    assert (await events_for(nats_server.url, alice.id), await events_for(nats_server.url, bob.id)) == (2, 0)
+    await a.close()
 
 
 def test_relay_check_passes_on_healthy_servers_and_names_what_is_wrong(relay):

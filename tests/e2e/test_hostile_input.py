@@ -90,9 +90,15 @@ def history(relay, user, channel) -> list[dict]:
 
 
 def listed_channels(relay, user) -> list[str]:
-    r = requests.get(f"{relay.http_url}api/channels/", headers=user.headers, timeout=15)
-    assert r.status_code == 200, r.text
-    return [c["channel"] for c in r.json()["channels"]]
+    """Every channel `user` may read, by name (all pages of the listing)."""
+    names, params = [], {"limit": 1000}
+    while True:
+        r = requests.get(f"{relay.http_url}api/channels/", params=params, headers=user.headers, timeout=15)
+        assert r.status_code == 200, r.text
+        names += [c["channel"] for c in r.json()["channels"]]
+        if not r.json()["more"]:
+            return names
+        params["after"] = names[-1]
 
 
 async def open_raw(url, headers) -> Client:

@@ -8,6 +8,8 @@ from pathlib import Path
 import pytest
 import requests
 
+from localservers._util import wait_until
+
 from .wsclient import Client
 
 pytestmark = pytest.mark.e2e
@@ -99,10 +101,17 @@ def test_unauthorized(relay, headers, channel):
     assert (r.status_code, r.json()["error"]["code"]) == (401, "unauthorized")
 
 
+def listing(relay, user, **params):
+    r = requests.get(f"{relay.http_url}api/channels/", params=params, headers=user.headers, timeout=10)
+    assert r.status_code == 200, r.text
+    return r.json()
+
+
 def test_channel_list_health_and_readiness(relay, pb_user, channel):
     bob = pb_user("Bob")
     requests.post(url(relay, channel), json={"text": "x"}, headers=bob.headers, timeout=10)
-    listed = requests.get(f"{relay.http_url}api/channels/", headers=bob.headers, timeout=10).json()["channels"]
+    # the channel's row is written within a second of its first use
+    listed = wait_until(lambda: listing(relay, bob, after=channel[:-1], limit=1)["channels"], 10, what="the channel")
     mine = [c for c in listed if c["channel"] == channel]
     assert len(mine) == 1 and mine[0]["access"] == "open" and mine[0]["messages"] == 1
     assert mine[0]["subscribers"] == 0 and isinstance(mine[0]["last_ts"], int)
@@ -128,3 +137,32 @@ def test_the_readmes_http_example_runs_as_written(relay, pocketbase_server, tmp_
     posted, page = (json.loads(line) for line in done.stdout.splitlines())
     assert posted["message"]["text"] == "over HTTP" and posted["message"]["name"] == "Bob", posted
     assert page["messages"][-1] == posted["message"] and len(page["messages"]) <= 10
+
+
+def test_channel_list_pages_by_name_and_lists_only_readable_channels(relay, pb_user):
+    alice, bob = pb_user("Alice"), pb_user("Bob")
+    prefix = f"page-{uuid.uuid4().hex[:8]}-"
+    names = [f"{prefix}{i}" for i in range(5)]
+    for name in names[:4]:
+        assert requests.post(url(relay, name), json={"text": "x"}, headers=bob.headers, timeout=10).status_code == 201
+    relay.manage("channel", names[4], "--access", "members", "--add-member", bob.id)
+    wait_until(lambda: len(listing(relay, bob, after=prefix, limit=5)["channels"]) == 5, 10, what="the channels")
+
+    def page(user, after, limit):
+        body = listing(relay, user, after=after, limit=limit)
+        return [c["channel"] for c in body["channels"]], body["more"]
+
+    assert page(bob, prefix, 2) == (names[:2], True)
+    assert page(bob, names[1], 2) == (names[2:4], True)
+    assert page(bob, names[3], 2) == (names[4:], False)  # the last channels of all by name
+    assert page(alice, names[3], 2) == ([], False)  # a members channel without her
+    first, members_only = listing(relay, bob, after=names[0], limit=1)["channels"][0], page(bob, names[3], 1)
+    assert (first["channel"], first["access"], first["messages"], first["subscribers"]) == (names[1], "open", 1, 0)
+    assert isinstance(first["last_ts"], int) and members_only == ([names[4]], False)
+    assert page(bob, prefix, 5000) == (names, False)  # limit clamped to 1000, not refused
+
+
+@pytest.mark.parametrize("query", ["limit=0", "limit=-1", "limit=abc", "limit=1.5", "after=a.b", "after=", f"after={'x' * 65}"])
+def test_bad_channel_list_paging_values_are_400(relay, pb_user, query):
+    r = requests.get(f"{relay.http_url}api/channels/?{query}", headers=pb_user("Bob").headers, timeout=10)
+    assert (r.status_code, r.json()["error"]["code"]) == (400, "bad_request")

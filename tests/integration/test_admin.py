@@ -1,11 +1,12 @@
 """The Django admin for channels, with real Redis (and NATS for replay), as staff."""
+import threading
 import uuid
 
 import pytest
 import redis as redis_sync
 from django.contrib.auth.models import User
 
-from messaging import backends, publishing, records
+from messaging import backends, publishing, records, revocation
 from messaging.history import history_key
 from messaging.models import Channel, Subscription
 from messaging.subscriptions import Registry
@@ -14,6 +15,30 @@ from messaging.timestamps import ts_to_datetime
 pytestmark = pytest.mark.django_db
 
 CHANGELIST = "/admin/messaging/channel/"
+
+
+def run_sweep(timer):
+    """Let a held second sweep run now, and wait for it."""
+    threading.Thread.start(timer)
+    timer.join(30)
+
+
+@pytest.fixture(autouse=True)
+def second_sweeps(relay_settings, monkeypatch):
+    """The admin's second revocation sweeps, held until the test runs them (run_sweep)
+    instead of SECOND_SWEEP_AFTER_S later; the ones left run before the settings go."""
+    timers = []
+
+    class Held(revocation.Timer):
+        def start(self):
+            timers.append(self)
+
+    monkeypatch.setattr(revocation, "SECOND_SWEEP_AFTER_S", 0)
+    monkeypatch.setattr(revocation, "Timer", Held)
+    yield timers
+    for timer in timers:
+        if timer.ident is None:
+            run_sweep(timer)
 
 
 @pytest.fixture
@@ -132,6 +157,7 @@ def add_member_form(channel, userid: str) -> dict:
     }
 
 
+@pytest.mark.django_db(transaction=True)  # the second sweep reads the change in its own thread
 def test_changing_access_in_the_admin_ends_subscriptions_of_users_who_lost_it(admin_client, seeded, settings, pb_user):
     channel, _ = seeded
     bob = pb_user("Bob")
@@ -158,3 +184,23 @@ def test_the_admin_refuses_members_that_are_not_pocketbase_users(admin_client, s
     assert page.status_code == 200 and says in page.content.decode()
     channel.refresh_from_db()
     assert channel.access == "open" and not channel.members.exists()  # nothing saved
+
+
+@pytest.mark.django_db(transaction=True)  # the second sweep reads the change in its own thread
+def test_a_subscription_added_back_after_the_admin_save_is_ended_by_the_second_sweep(admin_client, seeded, settings,
+                                                                                      second_sweeps):
+    """A subscribe checked against a policy cached before the change adds the user back
+    after the first sweep; the sweep in the background ends it."""
+    channel, _ = seeded
+    response = admin_client.post(f"{CHANGELIST}{channel.pk}/change/", {
+        "access": "members",
+        "members-TOTAL_FORMS": "0", "members-INITIAL_FORMS": "0", "members-MIN_NUM_FORMS": "0",
+        "members-MAX_NUM_FORMS": "1000",
+    })
+    assert response.status_code == 302  # with the second sweep still held: the request does not wait for it
+    (timer,) = second_sweeps
+    backends.run_sync(lambda: Registry(backends.get().redis).subscribe("aliceid", channel.name, 10))
+    run_sweep(timer)
+    r = redis_sync.Redis.from_url(settings.REDIS_URL, decode_responses=True)
+    assert r.smembers(f"relay:subscribers:{channel.name}") == set()
+    assert r.hget("relay:subscriptions:aliceid", channel.name) is None

@@ -65,7 +65,7 @@ class Command(BaseCommand):
                 raise CommandError(f"{exc}; nothing changed") from None
             policy = change_access(channel, access, add_member, remove_member)
         else:
-            policy = load_policy(channel, create=False)
+            policy = load_policy(channel)
         count, last_ts, subscribers = run(channel_stats, channel)
         self.stdout.write(f"channel: {channel}")
         self.stdout.write(f"access: {policy.access}")
