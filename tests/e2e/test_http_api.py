@@ -111,8 +111,8 @@ def test_channel_list_health_and_readiness(relay, pb_user, channel):
     bob = pb_user("Bob")
     requests.post(url(relay, channel), json={"text": "x"}, headers=bob.headers, timeout=10)
     # the channel's row is written within a second of its first use
-    listed = wait_until(lambda: listing(relay, bob, after=channel[:-1], limit=1)["channels"], 10, what="the channel")
-    mine = [c for c in listed if c["channel"] == channel]
+    mine = wait_until(lambda: [c for c in listing(relay, bob, after=channel[:-1], limit=1)["channels"]
+                               if c["channel"] == channel], 10, what="the channel")
     assert len(mine) == 1 and mine[0]["access"] == "open" and mine[0]["messages"] == 1
     assert mine[0]["subscribers"] == 0 and isinstance(mine[0]["last_ts"], int)
     assert requests.get(f"{relay.http_url}healthz", timeout=10).json() == {"status": "ok"}
