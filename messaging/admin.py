@@ -18,6 +18,7 @@ from django.utils.timezone import localtime
 
 from auth_pocketbase.users import NotUsers, require_users
 
+
 from . import backends, inspection
 from .access import load_policy
 from .backends import REDIS_ERRORS
@@ -25,7 +26,7 @@ from .errors import RelayError
 from .models import Channel, ChannelMember, Subscription
 from .replay import replay
 from .revocation import sweep_now_and_later
-from .timeparse import parse_time
+from .timeparse import empty_range, parse_time
 from .timestamps import ts_to_datetime
 from .validation import is_valid_id
 
@@ -158,7 +159,19 @@ class TimeRangeForm(forms.Form):
         user = self.cleaned_data["user"].strip() or None
         if user is not None and not is_valid_id(user):
             raise forms.ValidationError("1 to 64 of A-Z a-z 0-9 _ -")
+        if user is not None:
+            try:
+                require_users([user])
+            except NotUsers as exc:
+                raise forms.ValidationError(str(exc)) from None
         return user
+
+    def clean(self):
+        data = super().clean()
+        reason = empty_range(data.get("since"), data.get("until"))
+        if reason:
+            raise forms.ValidationError(reason)
+        return data
 
 
 class TrimForm(forms.Form):

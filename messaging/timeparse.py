@@ -39,6 +39,15 @@ def parse_time(value: str, now_ns: int) -> int:
     return int(moment.timestamp()) * 1_000_000_000 + moment.microsecond * 1000
 
 
+def empty_range(since: int | None, until: int | None) -> str | None:
+    """Why `since` < ts <= `until` (Unix ns, None = open) can hold no message, as one
+    line naming both times; None when it can."""
+    if since is None or until is None or until > since:
+        return None
+    return (f"the range is empty: --until {until} ({format_ts(until)}) is not after "
+            f"--since {since} ({format_ts(since)}); since is exclusive, until inclusive")
+
+
 def format_ts(ts: int) -> str:
     """A ts in ns as '2026-11-29 09:41:03.123456 UTC'."""
     return ts_to_datetime(ts).strftime("%Y-%m-%d %H:%M:%S.%f UTC")

@@ -7,7 +7,7 @@ from django.core.management.base import CommandError
 from messaging import backends
 from messaging.backends import REDIS_ERRORS
 from messaging.errors import RelayError
-from messaging.timeparse import parse_time
+from messaging.timeparse import empty_range, parse_time
 from messaging.validation import is_valid_id, validate_channel
 
 
@@ -44,6 +44,15 @@ def time_arg(name: str, value: str | None) -> int | None:
         return parse_time(value, time.time_ns())
     except ValueError as exc:
         raise CommandError(f"--{name}: {exc}") from None
+
+
+def time_range_args(since: str | None, until: str | None) -> tuple[int | None, int | None]:
+    """--since and --until as Unix ns (time_arg); CommandError when the range is empty."""
+    since_ns, until_ns = time_arg("since", since), time_arg("until", until)
+    reason = empty_range(since_ns, until_ns)
+    if reason:
+        raise CommandError(reason)
+    return since_ns, until_ns
 
 
 def limit_arg(value: int | None) -> int:

@@ -29,8 +29,8 @@ async def test_history_and_replay_commands(relay, pb_user):
 
     dry = relay.manage("replay", channel, "--since", str(sent[2]["ts"]), "--dry-run").stdout
     assert dry.strip() == f"would replay 2 messages of {channel}"
-    done = relay.manage("replay", channel, "--since", str(sent[2]["ts"]), "--until", "1h").stdout
-    assert "replayed 0 messages" in done  # "1h" ago is before all of them
+    empty = relay.manage("replay", channel, "--since", str(sent[2]["ts"]), "--until", "1h", check=False)
+    assert empty.returncode != 0 and "the range is empty" in empty.stderr  # "1h" ago is before all of them
     done = relay.manage("replay", channel, "--since", "10m").stdout
     assert done.strip() == f"replayed 5 messages of {channel}"
     frames = [await a.recv() for _ in range(5)]
@@ -53,6 +53,10 @@ async def test_history_and_replay_commands(relay, pb_user):
     (["history", "ok", "--limit", "x"], "invalid int"),
     (["replay", "ok", "--until", "2026-13-45"], "--until"),
     (["replay", "ok", "--user", "a.*"], "invalid user id"),
+    (["replay", "ok", "--user", "nosuchuser"], "not PocketBase users: nosuchuser"),
+    (["replay", "ok", "--since", "10m", "--until", "1h"], "the range is empty"),
+    (["replay", "ok", "--since", "5", "--until", "5"], "the range is empty"),
+    (["history", "ok", "--since", "10m", "--until", "1h"], "the range is empty"),
     (["replay"], "channel"),
     (["channel", "*"], "invalid channel"),
 ])
@@ -61,6 +65,16 @@ def test_bad_arguments_end_in_one_line_without_traceback(relay, args, needle):
     assert done.returncode != 0
     assert "Traceback" not in done.stderr
     assert needle in done.stderr.strip().splitlines()[-1]  # one line says what is wrong
+
+
+def test_replay_to_a_user_says_when_users_cannot_be_checked(relay, pb_user):
+    bob = pb_user("Bob")
+    for env, needle in [({"POCKETBASE_SUPERUSER_TOKEN": ""}, "POCKETBASE_SUPERUSER_TOKEN is not set"),
+                        ({"POCKETBASE_SUPERUSER_TOKEN": "not-a-token"}, "refused POCKETBASE_SUPERUSER_TOKEN"),
+                        ({"POCKETBASE_URL": "http://127.0.0.1:1"}, "is unavailable")]:
+        done = relay.manage("replay", "ok", "--user", bob.id, check=False, env=env)
+        assert done.returncode != 0 and "Traceback" not in done.stderr, env
+        assert needle in done.stderr.strip().splitlines()[-1], env
 
 
 async def test_replay_goes_only_to_users_who_may_read(relay, pb_user, redis_server, nats_server):

@@ -141,11 +141,16 @@ def test_trim_and_delete_history_actions(admin_client, seeded, settings):
     assert [str(m) for m in done.context["messages"]] == [said] and said in done.content.decode()
 
 
-def test_replay_form_refuses_bad_times(admin_client, seeded):
+@pytest.mark.parametrize("since,until,user,needle", [
+    ("yesterday", "", "", "not a time"),
+    ("10m", "1h", "", "the range is empty"),
+    ("", "", "nosuchuser", "not PocketBase users: nosuchuser"),
+])
+def test_replay_form_refuses_bad_times_and_unknown_users(admin_client, seeded, since, until, user, needle):
     channel, _ = seeded
     page = admin_client.post(CHANGELIST, {"action": "replay_range", "_selected_action": [channel.pk],
-                                          "apply": "yes", "since": "yesterday", "until": "", "user": ""})
-    assert page.status_code == 200 and "not a time" in page.content.decode()
+                                          "apply": "yes", "since": since, "until": until, "user": user})
+    assert page.status_code == 200 and needle in page.content.decode()
 
 
 def add_member_form(channel, userid: str) -> dict:

@@ -3,7 +3,7 @@ import orjson
 from django.core.management.base import BaseCommand
 
 from messaging import backends, publishing
-from messaging.management.support import TIME_FORMS, add_channel_range_arguments, channel_arg, limit_arg, run, time_arg
+from messaging.management.support import TIME_FORMS, add_channel_range_arguments, channel_arg, limit_arg, run, time_range_args
 from messaging.timeparse import format_ts
 
 
@@ -20,7 +20,7 @@ class Command(BaseCommand):
 
     def handle(self, *args, channel, since, until, limit, json, **options):
         channel = channel_arg(channel)
-        since, until, limit = time_arg("since", since), time_arg("until", until), limit_arg(limit)
+        (since, until), limit = time_range_args(since, until), limit_arg(limit)
 
         async def read():
             store = publishing.history_store(backends.get().redis)
