@@ -8,7 +8,8 @@ DOM contract used here: ``/login/`` (``#email``, ``#password``, ``#login-submit`
 ``#logout-button``, ``#subscribe-form`` > ``#channel-input`` + ``#subscribe-button``,
 ``#subscriptions li[data-channel]`` (``.channel-name``, ``.unread``,
 ``.unsubscribe``), ``#current-channel``, ``#messages li.message[data-id]``
-(``.sender``, ``time[datetime]``, ``.text``) inside ``#scroller``, ``#load-older``,
+(``.sender``, ``time[datetime]``, ``.text``) and ``#messages li.gap`` (missed messages
+not loaded yet, with a "Show missed messages" button) inside ``#scroller``, ``#load-older``,
 ``#new-messages``, ``textarea#composer``, ``#send-button``, ``#notice``; the tab title
 ``(N) Chat · the relay`` with N unread messages.
 """
@@ -176,6 +177,39 @@ def expect_at_bottom(page: Page) -> None:
 KEEP_NODES_JS = "() => { window.keptNodes = [...document.querySelectorAll('#messages li.message')]; return window.keptNodes.length; }"
 NODES_KEPT_JS = """() => window.keptNodes.filter(n => !n.isConnected
     || document.querySelector(`#messages li.message[data-id="${n.dataset.id}"]`) !== n).length"""
+
+
+class Link:
+    """The page's WebSockets, routed through Playwright to the relay, so that a test can
+    drop the connection and keep the page offline while messages are published over
+    HTTP. ``drop()`` closes the open connections; until ``restore()``, the page's
+    reconnects are held open without reaching the relay (no welcome comes, the page
+    waits); ``restore()`` closes those, and the page's next reconnect goes through."""
+
+    def __init__(self, page: Page):
+        self.up = True
+        self.routes: list = []
+        self.held: list = []
+        page.route_web_socket(re.compile(r"/ws/$"), self._route)
+
+    def _route(self, ws) -> None:
+        if self.up:
+            ws.connect_to_server()
+            self.routes.append(ws)
+        else:
+            self.held.append(ws)
+
+    def drop(self) -> None:
+        self.up = False
+        for ws in self.routes:
+            ws.close()
+        self.routes.clear()
+
+    def restore(self) -> None:
+        self.up = True
+        for ws in self.held:
+            ws.close()
+        self.held.clear()
 
 
 def restart_relay_web_stopped_first(relay, port: int):
@@ -682,6 +716,100 @@ def test_reconnects_after_daphne_restart_and_misses_nothing(relay, pb_user, page
     assert ids == [m["id"] for m in [first, *racing, *while_down, after]], ids
     page_log.assert_no_dialogs()
     page_log.assert_no_js_errors(allow=NETWORK_ERRORS)
+
+
+RESUME_LIMIT = 100  # chat.js: a resuming subscribe asks for the newest 100 after its position
+MISSED = 250  # more than one resuming reply carries: 150 of them only by filling the gap
+
+
+def publish_many(relay, user, channel: str, prefix: str, n: int) -> list[dict]:
+    with requests.Session() as session:
+        return [post(relay, user, channel, f"{prefix} {i:04d}", session=session) for i in range(n)]
+
+
+def miss_while_scrolled_up(relay, page: Page, alice, bob, channel: str, missed: int):
+    """Alice's page shows 30 messages of Bob's in ``channel`` and she scrolls up; the
+    connection drops, Bob publishes ``missed`` more over HTTP, the page is live again.
+    Returns the 30, the missed ones, the message at the top of the view and its y then."""
+    link = Link(page)
+    login(page, relay, alice)
+    subscribe(page, channel)
+    before = publish_many(relay, bob, channel, "before the drop", 30)
+    expect_message(page, before[-1], "Bob")
+    expect_at_bottom(page)
+    expect(page).to_have_title(TITLE)
+    page.locator("#scroller").evaluate("e => { e.scrollTop = 300; }")
+    top = message(page, before[8])
+    y_before = top.bounding_box()["y"]
+
+    link.drop()
+    expect(state(page)).not_to_have_attribute("data-state", "live")
+    gone = publish_many(relay, bob, channel, "while the page was offline", missed)
+    link.restore()
+    expect_live(page)
+    return before, gone, top, y_before
+
+
+def test_resume_after_more_than_a_reply_was_missed_fills_the_gap(relay, pb_user, page, page_log):
+    """The connection drops while a reader is scrolled up; more messages than the resuming
+    subscribe's limit are published meanwhile (the relay answers the newest 100 and
+    `truncated`). After the reconnect every message is shown exactly once, in order, the
+    reader has not moved, and all the missed messages count as unread."""
+    alice, bob, channel = pb_user("Alice"), pb_user("Bob"), fresh_channel("gap")
+    before, missed, top, y_before = miss_while_scrolled_up(relay, page, alice, bob, channel, MISSED)
+    expect(page.locator("#messages li.message")).to_have_count(len(before) + MISSED)
+    assert message_ids(page) == [m["id"] for m in [*before, *missed]], "not every message once, in order"
+    assert abs(top.bounding_box()["y"] - y_before) <= 1, "filling the gap moved a scrolled-up reader"
+    expect(page.locator("#new-messages")).to_have_text(re.compile(rf"^{MISSED} new messages\b"))
+    expect(page).to_have_title(f"({MISSED}) {TITLE}")
+    expect(page.locator("#messages li.gap")).to_have_count(0)
+
+    after = post(relay, bob, channel, "after the reconnect")
+    expect_message(page, after, "Bob")
+    assert message_ids(page) == [m["id"] for m in [*before, *missed, after]]
+    page_log.assert_no_js_errors()
+
+
+GAP_FILL = 500  # chat.js: a new gap gets up to 500 from each end by itself
+GAP_PAGE = 200  # chat.js: one click on "Show missed messages" loads up to 200 more
+HUGE = RESUME_LIMIT + 2 * GAP_FILL + GAP_PAGE + 50  # two clicks left to fill
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(300)
+def test_a_huge_gap_loads_its_ends_and_the_rest_on_demand(relay, pb_user, page, page_log):
+    """More missed messages than the page loads by itself: it shows the newest, the ones
+    right after the last message it showed, and between them a "Show missed messages"
+    button, which loads the rest forward in order. Meanwhile the unread count says it is
+    a lower bound ("N+"), and the reader stays where they are."""
+    alice, bob = pb_user("Alice"), pb_user("Bob")
+    before, missed, top, y_before = miss_while_scrolled_up(relay, page, alice, bob, fresh_channel("huge"), HUGE)
+    loaded = 2 * GAP_FILL + RESUME_LIMIT
+    expect(page.locator("#messages li.message")).to_have_count(len(before) + loaded)
+    expected = [*before, *missed[:GAP_FILL], *missed[-GAP_FILL - RESUME_LIMIT:]]
+    assert message_ids(page) == [m["id"] for m in expected]
+    gap = page.locator("#messages li.gap")
+    expect(gap).to_have_count(1)
+    # The button sits in the gap: after the first part, before the newest part.
+    place = gap.evaluate("g => [g.previousElementSibling.dataset.id, g.nextElementSibling.dataset.id]")
+    assert place == [missed[GAP_FILL - 1]["id"], missed[-GAP_FILL - RESUME_LIMIT]["id"]]
+    assert abs(top.bounding_box()["y"] - y_before) <= 1, "filling the gap moved a scrolled-up reader"
+    expect(page).to_have_title(f"({loaded}+) {TITLE}")
+    expect(page.locator("#new-messages")).to_have_text(re.compile(rf"^{loaded}\+ new messages\b"))
+
+    button = gap.get_by_role("button", name="Show missed messages")
+    button.scroll_into_view_if_needed()
+    button.click()
+    expect(page.locator("#messages li.message")).to_have_count(len(before) + loaded + GAP_PAGE)
+    expect(gap).to_have_count(1)
+    button.scroll_into_view_if_needed()
+    button.click()
+    expect(page.locator("#messages li.message")).to_have_count(len(before) + HUGE)
+    expect(gap).to_have_count(0)
+    ids = message_ids(page)
+    assert ids == [m["id"] for m in [*before, *missed]], "not every message once, in order"
+    expect(page).not_to_have_title(re.compile(r"\+"))
+    page_log.assert_no_js_errors()
 
 
 # -- screenshots for the docs ----------------------------------------------------------------

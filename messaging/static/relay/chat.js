@@ -27,6 +27,8 @@
   const PAGE = 50;
   const RESUME_LIMIT = 100;
   const UNREAD_LIMIT = 1000; // the most the relay sends in one reply
+  const GAP_FILL = 500; // loaded into a new gap from each end, at most (see fillGap)
+  const GAP_PAGE = 200; // loaded into a gap per click on its "Show missed messages"
   const NEAR_BOTTOM_PX = 80; // this close to the end, the pane follows new messages
   const SEEN_PX = 24; // a message is read once this much of its top has been on screen
   const CONTEXT_PX = 48; // shown above the first unread message when opening a channel
@@ -36,7 +38,8 @@
   // Per channel: messages by id, the list sorted by ts, the highest ts shown from the
   // live sequence (`since` when resuming), the read position (`readTs`), whether the
   // first reply left unread messages unloaded (`unreadBeyond`), whether older history
-  // exists, whether the pane has been placed since the channel was selected.
+  // exists, the gaps (ranges of missed messages not loaded yet, between loaded ones),
+  // whether the pane has been placed since the channel was selected.
   const channels = new Map();
   const nodes = new WeakMap(); // message -> its <li>, made once and kept
   let current = null;
@@ -150,7 +153,7 @@
     if (ch) return ch;
     ch = {
       name, byId: new Map(), list: [], lastTs: null, readTs: null, unreadBeyond: false,
-      more: false, primed: false, positioned: false, li: null,
+      more: false, gaps: [], primed: false, positioned: false, li: null,
     };
     channels.set(name, ch);
     const li = document.createElement("li");
@@ -203,11 +206,18 @@
     const since = resuming ? ch.lastTs : ch.readTs ?? undefined;
     const limit = resuming || since === undefined ? RESUME_LIMIT : UNREAD_LIMIT;
     const reply = await request({ type: "subscribe", channel: name, since, limit });
-    if (reply.truncated) {
+    // Truncated: the reply is the newest `limit` after `since`. When messages older than
+    // the reply are shown, the ones between `since` and the reply are a gap among them;
+    // else they are simply older history ("Load older messages").
+    const oldest = reply.messages.length ? reply.messages[0].ts : null;
+    if (reply.truncated && since !== undefined && oldest !== null && ch.list.length && ch.list[0].ts < oldest) {
+      ch.gaps.push(makeGap(name, since, oldest));
+    } else if (reply.truncated) {
       ch.more = true;
       if (!resuming) ch.unreadBeyond = true;
     }
     addMessages(name, reply.messages, { live: true });
+    for (const gap of ch.gaps.filter((g) => g.auto)) await fillGap(name, gap, GAP_FILL, { newest: true });
     if (!ch.primed) {
       // First view of this channel on this page: show some context before the unseen part.
       ch.primed = true;
@@ -233,6 +243,59 @@
     const page = await request({ type: "history", channel: name, before: oldest ? oldest.ts : undefined, limit: PAGE });
     ch.more = page.more;
     addMessages(name, page.messages, { live: false });
+  }
+
+  /**
+   * A gap: messages with after < ts < before (ns, exclusive) that exist in the history
+   * but are not loaded, shown as a "Show missed messages" button in their place.
+   * `auto`: filled by itself (once) when subscribing; later only by clicks.
+   */
+  function makeGap(name, after, before) {
+    const li = document.createElement("li");
+    li.className = "gap";
+    const button = document.createElement("button");
+    button.type = "button";
+    button.className = "link";
+    button.textContent = "Show missed messages";
+    li.append(button);
+    const gap = { after, before, li, button, auto: true };
+    button.addEventListener("click", () => fillGap(name, gap, GAP_PAGE).catch(reportError));
+    return gap;
+  }
+
+  /**
+   * Loads up to `limit` messages of a gap with `history` frames: the oldest after
+   * `gap.after` (paging forward, so clicks read on from the last message shown before
+   * it); with `newest`, when the gap holds more, also the newest `limit` before
+   * `gap.before` (the part next to what the reader sees now). A gap bigger than that
+   * stays, smaller, with its button.
+   */
+  async function fillGap(name, gap, limit, { newest = false } = {}) {
+    if (gap.button.disabled) return;
+    gap.button.disabled = true;
+    try {
+      const page = await request({ type: "history", channel: name, since: gap.after, before: gap.before, limit });
+      const messages = page.messages;
+      let open = page.more && messages.length > 0;
+      if (open) gap.after = messages[messages.length - 1].ts;
+      if (open && newest) {
+        const tail = await request({ type: "history", channel: name, before: gap.before, limit });
+        open = tail.more && tail.messages.length > 0 && tail.messages[0].ts > gap.after;
+        if (open) gap.before = tail.messages[0].ts;
+        messages.push(...tail.messages);
+      }
+      gap.auto = false;
+      if (!open) closeGap(name, gap);
+      addMessages(name, messages);
+    } finally {
+      gap.button.disabled = false;
+    }
+  }
+
+  function closeGap(name, gap) {
+    const ch = channels.get(name);
+    if (ch) ch.gaps = ch.gaps.filter((g) => g !== gap);
+    gap.li.remove();
   }
 
   function select(name) {
@@ -273,23 +336,36 @@
       fresh.push(m);
     }
     fresh.sort(byTs);
+    const inView = name === current;
+    // Where the reader is, taken while the list holds only messages that are in the DOM.
+    const follow = inView && (sent || isNearBottom());
+    const anchor = inView && !follow && ch.positioned && fresh.length ? scrollAnchor(ch) : null;
     for (const m of fresh) ch.list.splice(lowerBound(ch.list, m.ts), 0, m);
-    if (name === current) showInPane(ch, fresh, sent);
+    if (inView) showInPane(ch, fresh, follow, anchor);
     else renderCounts();
   }
 
-  function showInPane(ch, fresh, sent) {
-    const follow = sent || isNearBottom();
-    const anchor = follow || !ch.positioned ? null : scrollAnchor(ch);
-    // Ascending order: every node before the new one's place is already in the DOM.
-    for (const m of fresh) {
-      els.messages.insertBefore(nodeFor(m), els.messages.children[lowerBound(ch.list, m.ts)] || null);
+  function showInPane(ch, fresh, follow, anchor) {
+    // Newest first: the message after the new one's place is already in the DOM.
+    for (let k = fresh.length - 1; k >= 0; k -= 1) {
+      const next = ch.list[lowerBound(ch.list, fresh[k].ts) + 1];
+      els.messages.insertBefore(nodeFor(fresh[k]), next ? nodeFor(next) : null);
     }
+    placeGaps(ch);
     els.loadOlder.hidden = !ch.more;
     if (!ch.positioned) placePane(ch);
     else if (follow) scrollToBottom();
     else if (anchor) els.scroller.scrollTop += anchor.node.getBoundingClientRect().top - anchor.top;
     markRead();
+  }
+
+  /** Puts each gap's button right above the first loaded message after the gap. */
+  function placeGaps(ch) {
+    for (const gap of ch.gaps) {
+      const next = ch.list[lowerBound(ch.list, gap.before)];
+      const ref = next ? nodeFor(next) : null;
+      if (!gap.li.isConnected || gap.li.nextSibling !== ref) els.messages.insertBefore(gap.li, ref);
+    }
   }
 
   function isNearBottom() {
@@ -396,8 +472,9 @@
   }
 
   // ---- unread counts: sidebar badges, the new-messages button, the tab title --------
-  /** Messages of others after the read position: `count` loaded ones, `more` when the
-   * first reply could not carry them all (then the count is a lower bound). */
+  /** Messages of others after the read position: `count` loaded ones, `more` when some
+   * after it are not loaded (the first reply could not carry them all, or a gap after
+   * the read position): then the count is a lower bound. */
   function unreadOf(ch) {
     if (ch.readTs === null) return { count: 0, more: false };
     let count = 0;
@@ -405,7 +482,7 @@
       if (ch.list[i].userid !== me.id) count += 1;
     }
     if (ch.unreadBeyond && !(ch.list.length && ch.list[0].ts > ch.readTs)) ch.unreadBeyond = false;
-    return { count, more: ch.unreadBeyond };
+    return { count, more: ch.unreadBeyond || ch.gaps.some((gap) => gap.before > ch.readTs) };
   }
 
   const countLabel = ({ count, more }) => `${count}${more ? "+" : ""}`;
@@ -441,7 +518,10 @@
     els.title.textContent = ch ? `#${ch.name}` : "Pick or subscribe to a channel";
     els.messages.replaceChildren(...(ch ? ch.list.map(nodeFor) : []));
     els.loadOlder.hidden = !(ch && ch.more);
-    if (ch) placePane(ch);
+    if (ch) {
+      placeGaps(ch);
+      placePane(ch);
+    }
     markRead();
   }
 
