@@ -3,6 +3,7 @@
 Run: .venv/bin/python -m pytest -p no:django tests/test_client_units.py -q
 """
 
+import asyncio
 import datetime as dt
 import getpass
 import io
@@ -12,7 +13,7 @@ import re
 import pytest
 
 from messaging import client as c
-from messaging.client import cli
+from messaging.client import cli, gaps, session
 
 UTC = dt.timezone.utc
 NS = 1_000_000_000
@@ -334,6 +335,110 @@ def test_tracker_forgets_oldest_ids_beyond_its_bound():
         assert t.add(msg(i))
     assert t.add(msg("3")) is False
     assert t.add(msg("1")) is True  # forgotten, so shown again
+
+
+# ------------------------------------------------- the gap a truncated resume leaves
+
+def subscribed(*messages, truncated=True):
+    return {"type": "subscribed", "channel": "channel1", "truncated": truncated, "messages": list(messages)}
+
+
+def test_gap_of_a_truncated_resume():
+    assert gaps.gap_of(subscribed(msg("5", ts=TS + 5), msg("9", ts=TS + 9)), TS) == (TS, TS + 5)
+
+
+@pytest.mark.parametrize("frame, since", [
+    (subscribed(msg("5", ts=TS + 5), truncated=False), TS),  # everything after since came
+    (subscribed(msg("5", ts=TS + 5)), None),  # no position: only older history was left out
+    (subscribed(), TS),
+    (subscribed(msg("5", ts="x")), TS),
+    (subscribed(msg("5", ts=TS)), TS),
+])
+def test_gap_of_is_none_when_nothing_was_left_out(frame, since):
+    assert gaps.gap_of(frame, since) is None
+
+
+class FakeHistory:
+    """The relay's history pages over ``stored`` (oldest first), as PROTOCOL.md pages
+    them with ``since`` (the oldest ``limit`` after it, before ``before``)."""
+
+    def __init__(self, stored, error_after=None):
+        self.stored, self.frames, self.error_after = stored, [], error_after
+
+    async def __call__(self, frame):
+        self.frames.append(frame)
+        if self.error_after is not None and len(self.frames) > self.error_after:
+            return {"type": "error", "code": "unavailable", "message": "try again"}
+        inside = [m for m in self.stored if frame["since"] < m["ts"] < frame["before"]]
+        return {"type": "history", "channel": frame["channel"], "messages": inside[:frame["limit"]],
+                "more": len(inside) > frame["limit"]}
+
+
+async def test_fill_gap_pages_forward_until_more_is_false():
+    stored = [msg(str(i), ts=TS + i) for i in range(1, 40)]
+    history = FakeHistory(stored)
+    found, rest = await gaps.fill_gap(history, "channel1", TS + 3, TS + 30, limit=1000)
+    assert [m["ts"] for m in found] == list(range(TS + 4, TS + 30)) and rest is False
+    assert history.frames == [{"type": "history", "channel": "channel1", "since": TS + 3, "before": TS + 30,
+                               "limit": 1000}]
+
+
+async def test_fill_gap_is_bounded_and_says_what_it_left_out():
+    stored = [msg(str(i), ts=TS + i) for i in range(1, 40)]
+    history = FakeHistory(stored)
+    found, rest = await gaps.fill_gap(history, "channel1", TS, TS + 35, limit=25)
+    assert [m["ts"] for m in found] == list(range(TS + 1, TS + 26)) and rest is True
+    found, rest = await gaps.fill_gap(FakeHistory(stored, error_after=0), "channel1", TS, TS + 35)
+    assert found == [] and rest is True
+
+
+async def test_fill_gap_pages_on_from_the_newest_of_each_page():
+    stored = [msg(str(i), ts=TS + i) for i in range(1, 40)]
+
+    class SmallPages(FakeHistory):  # a relay that clamps pages to 10
+        async def __call__(self, frame):
+            return await super().__call__({**frame, "limit": min(frame["limit"], 10)})
+
+    history = SmallPages(stored)
+    found, rest = await gaps.fill_gap(history, "channel1", TS, TS + 35, limit=1000)
+    assert [m["ts"] for m in found] == list(range(TS + 1, TS + 35)) and rest is False
+    assert [f["since"] for f in history.frames] == [TS, TS + 10, TS + 20, TS + 30]
+
+
+@pytest.mark.parametrize("answer, note", [
+    ({"type": "history", "channel": "channel1", "messages": [msg("2", ts=TS + 2, text="missed")], "more": False},
+     False),
+    ({"type": "error", "code": "unavailable", "message": "try again"}, True),
+])
+async def test_a_truncated_resume_prints_the_missed_messages_first(answer, note):
+    """The page is printed after the messages it left out, then what arrived meanwhile;
+    the subscribe is answered once all of it is printed. Messages the client could not
+    fetch get a line in their place."""
+    out = io.StringIO()
+    client = session.RelayClient("ws://127.0.0.1:9/ws/", "token", stdout=out, stderr=io.StringIO())
+    asked, gate = [], asyncio.Event()
+
+    async def history(frame, quiet=False):
+        asked.append((frame, quiet))
+        await gate.wait()
+        return answer
+
+    client.request = history
+    reply = asyncio.get_running_loop().create_future()
+    client._pending[1] = session._Pending({"type": "subscribe", "channel": "channel1", "since": TS, "ref": 1}, reply)
+    client._handle({**subscribed(msg("5", ts=TS + 5, text="page")), "ref": 1})
+    client._handle({"type": "message", "message": msg("6", ts=TS + 6, text="live")})
+    assert out.getvalue() == "" and not reply.done()
+    gate.set()
+    assert (await asyncio.wait_for(reply, 5))["type"] == "subscribed"
+    lines = [re.sub(r"^\[channel1 [^]]+\] u1: ", "", line) for line in out.getvalue().splitlines()]
+    skipped = f"* more missed messages of channel1 are not shown here; /history channel1 {TS + 5} shows the newest of them"
+    if note:
+        assert lines == ["* subscribed to channel1: 1 message", skipped, "page", "live"]
+    else:
+        assert lines == ["* subscribed to channel1: 2 messages", "missed", "page", "live"]
+    assert asked == [({"type": "history", "channel": "channel1", "since": TS, "before": TS + 5, "limit": 1000}, True)]
+    assert client.printed == len(lines) - 1 - note
 
 
 def test_backoff_delays_grow_to_a_cap():

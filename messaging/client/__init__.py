@@ -7,7 +7,8 @@ interactively or does what its options say and exits.
 Plain Python, no Django: it needs only ``websockets`` and ``requests``. The modules:
 :mod:`.protocol` (frames, URLs), :mod:`.display` (terminal lines), :mod:`.commands`
 (the interactive command language), :mod:`.tracking` (dedupe and resume state),
-:mod:`.session` (login and the WebSocket I/O), :mod:`.cli` (arguments and ``main``).
+:mod:`.gaps` (fetching what a truncated resume left out), :mod:`.session` (login and
+the WebSocket I/O), :mod:`.cli` (arguments and ``main``).
 
 Units used throughout: ``ts`` values (message timestamps, ``since``, ``before``) are
 integers, Unix time in **nanoseconds**, as the relay assigns them.

@@ -93,10 +93,18 @@ def format_error(frame: dict[str, Any], context: str | None = None) -> str:
     return line
 
 
-def _oldest_ts(messages: list[Any]) -> int | None:
+def oldest_ts(messages: list[Any]) -> int | None:
+    """The smallest integer ``ts`` (Unix ns) among ``messages``, or None when none has one."""
     stamps = [m.get("ts") for m in messages if isinstance(m, dict)]
     stamps = [t for t in stamps if isinstance(t, int) and not isinstance(t, bool)]
     return min(stamps) if stamps else None
+
+
+def format_skipped(channel: object, before: object) -> str:
+    """The line printed where missed messages of ``channel`` were left out, before the
+    page that starts at ``before`` (Unix ns): how to see the newest of them."""
+    channel = clean_text(channel, multiline=False)
+    return f"* more missed messages of {channel} are not shown here; /history {channel} {before} shows the newest of them"
 
 
 def format_frame(frame: dict[str, Any], *, shown: list[dict[str, Any]] | None = None,
@@ -137,14 +145,14 @@ def format_frame(frame: dict[str, Any], *, shown: list[dict[str, Any]] | None = 
         count = f"{len(shown)} message{'' if len(shown) == 1 else 's'}" if shown else "no new messages"
         head = f"* subscribed to {channel}: {count}"
         if frame.get("truncated"):
-            oldest = _oldest_ts(messages)
+            oldest = oldest_ts(messages)
             head += " (older ones skipped"
             head += f"; /history {channel} {oldest} shows them)" if oldest is not None else ")"
         return [head] + [fmt(m) for m in shown]
     if kind == "history":
         head = f"* history of {channel}: {len(messages)} message{'' if len(messages) == 1 else 's'}"
         lines = [head] + [fmt(m) for m in messages]
-        oldest = _oldest_ts(messages)
+        oldest = oldest_ts(messages)
         if frame.get("more") and oldest is not None:
             lines.append(f"* more: /history {channel} {oldest}")
         return lines

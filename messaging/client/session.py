@@ -25,7 +25,8 @@ from websockets.asyncio.client import connect as ws_connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus, InvalidURI
 
 from .commands import HELP, CommandError, parse_command
-from .display import clean_text, format_clock, format_frame
+from .display import clean_text, format_clock, format_frame, format_skipped
+from .gaps import fill_gap, gap_of
 from .protocol import (
     encode_frame,
     history_frame,
@@ -123,6 +124,7 @@ class _Pending:
     future: asyncio.Future
     sent_on: object = None  # the connection it was last sent on
     reply_line: str | None = None  # printed instead of the reply's usual line (not for errors)
+    quiet: bool = False  # the client's own request (a gap's history page): its reply is not printed
 
 
 class RelayClient:
@@ -135,7 +137,9 @@ class RelayClient:
     twice. After a reconnect every subscribed channel is subscribed again with
     ``since`` = the last ``ts`` seen, and messages are deduped by id. With
     ``resume_subscriptions`` (interactive mode), every subscription a ``welcome`` lists
-    is subscribed too, with ``since`` = its ``last_ts``, as the chat page does.
+    is subscribed too, with ``since`` = its ``last_ts``, as the chat page does. A ``truncated``
+    reply to a resume (``since`` or the cursor) is printed after the messages it left
+    out, fetched with ``history`` (:mod:`.gaps`), and answers its request only then.
     """
 
     def __init__(self, uri: str, token: str, *, json_mode: bool = False,
@@ -158,6 +162,7 @@ class RelayClient:
         self.wait_for: int | None = None  # scripted --wait-for, for the timeout message
         self._cursors: dict[str, int | None] = {}  # from the latest welcome
         self._pending: dict[int, _Pending] = {}
+        self._held: dict[str, list[tuple[list[str], int]]] = {}  # channel -> (lines, messages) its gap fill prints after
         self._refs = itertools.count(1)
         self._ws = None  # the connection, once welcomed
         self._ready: asyncio.Event | None = None
@@ -188,16 +193,18 @@ class RelayClient:
                 self._printed_changed.set()
 
     # ------------------------------------------------------------- requests
-    async def request(self, frame: dict[str, Any], reply_line: str | None = None) -> dict[str, Any]:
+    async def request(self, frame: dict[str, Any], reply_line: str | None = None, *,
+                      quiet: bool = False) -> dict[str, Any]:
         """Send ``frame`` with a fresh ``ref`` and return the reply or ``error`` frame;
-        ``reply_line``, when given, is printed for the reply instead of its usual line.
+        ``reply_line``, when given, is printed for the reply instead of its usual line;
+        ``quiet``: the reply is not printed at all.
 
         Raises ``ValueError`` (nothing sent) when the frame is too large to send.
         """
         ref = next(self._refs)
         frame = dict(frame, ref=ref)
         encode_frame(frame)  # raises before anything is registered
-        pending = _Pending(frame, asyncio.get_running_loop().create_future(), reply_line=reply_line)
+        pending = _Pending(frame, asyncio.get_running_loop().create_future(), reply_line=reply_line, quiet=quiet)
         self._pending[ref] = pending
         try:
             if self._ws is not None:
@@ -303,6 +310,8 @@ class RelayClient:
         pending = self._match_pending(frame)
         sent = pending.frame if pending else None
         shown = None
+        gap = None
+        counted = 0  # messages printed (counted once they are)
         if kind == "welcome":
             self.user_name = frame.get("name") or frame.get("userid")
             subs = frame.get("subscriptions") if isinstance(frame.get("subscriptions"), list) else []
@@ -317,26 +326,39 @@ class RelayClient:
                 # (0 when there was none: the page then held everything there was).
                 base = sent.get("since", self._cursors.get(channel))
                 self.tracker.advance(channel, 0 if base is None else base)
-            self._count(len(messages) if self.json_mode else len(shown))
+                if not self.json_mode and channel not in self._held:
+                    gap = gap_of(frame, base)
+            counted = len(messages) if self.json_mode else len(shown)
         elif kind == "message":
             message = frame.get("message")
             if isinstance(message, dict):
                 if not self.tracker.add(message) and not self.json_mode:
                     return  # a duplicate: already shown
-                self._count(1)
+                counted = 1
         elif kind == "history":
             messages = frame.get("messages")
-            self._count(len(messages) if isinstance(messages, list) else 0)
+            counted = len(messages) if isinstance(messages, list) else 0
         elif kind == "unsubscribed" and frame.get("reason") and isinstance(frame.get("channel"), str):
             self.subscriptions.pop(frame["channel"], None)
         elif kind == "error" and sent is not None and sent["type"] == "subscribe":
             if frame.get("code") in ("forbidden", "invalid_channel", "rate_limited", "bad_frame"):
                 self.subscriptions.pop(sent["channel"], None)
 
+        held = self._held.get(_channel_of(frame))
         if self.json_mode:
             self._emit_json(frame)
         elif kind == "welcome" and self._welcomed_once:
             pass  # reconnected: the status line says so
+        elif gap is not None:
+            # Printed with the messages it left out, once fetched; its request is answered then.
+            self._held[frame["channel"]] = []
+            self._spawn(self._print_with_gap(frame, shown, *gap, pending))
+            pending, counted = None, 0
+        elif pending is not None and pending.quiet:
+            counted = 0
+        elif held is not None:
+            held.append((format_frame(frame, shown=shown), counted))
+            counted = 0
         else:
             context = None
             if kind == "error" and sent is not None:
@@ -345,10 +367,34 @@ class RelayClient:
                 self._emit([pending.reply_line])
             else:
                 self._emit(format_frame(frame, shown=shown, context=context))
+        self._count(counted)
 
-        if pending is not None:
+        if sent is not None:
             self._pending.pop(sent["ref"], None)
-            if not pending.future.done():
+        if pending is not None and not pending.future.done():
+            pending.future.set_result(frame)
+
+    async def _print_with_gap(self, frame: dict[str, Any], shown: list[dict[str, Any]], after: int,
+                              before: int, pending: _Pending | None) -> None:
+        """Print a truncated ``subscribed`` page after the messages it left out (those with
+        after < ts < before, Unix ns; :func:`.gaps.fill_gap`), then what arrived for its
+        channel meanwhile, and answer its request. When not all of them could be fetched,
+        a line in their place names the ``/history`` command that shows more."""
+        channel = frame["channel"]
+        missed, rest = [], True
+        try:
+            missed, rest = await fill_gap(lambda f: self.request(f, quiet=True), channel, after, before)
+        finally:
+            missed = [m for m in missed if self.tracker.add(m, channel)]
+            lines = format_frame(dict(frame, truncated=False), shown=missed + shown)
+            if rest:
+                lines.insert(1 + len(missed), format_skipped(channel, before))
+            self._emit(lines)
+            self._count(len(missed) + len(shown))
+            for held_lines, held_count in self._held.pop(channel, []):
+                self._emit(held_lines)
+                self._count(held_count)
+            if pending is not None and not pending.future.done():
                 pending.future.set_result(frame)
 
     async def _after_welcome(self, ws: Any) -> None:
@@ -556,6 +602,17 @@ class RelayClient:
             if late:
                 self.status(f"! leaving without a reply to {len(late)} request(s)")
         return 0
+
+
+def _channel_of(frame: dict[str, Any]) -> str | None:
+    """The channel whose messages a ``subscribed`` or ``message`` frame carries, else None."""
+    if frame.get("type") == "subscribed":
+        channel = frame.get("channel")
+    elif frame.get("type") == "message" and isinstance(frame.get("message"), dict):
+        channel = frame["message"].get("channelid")
+    else:
+        return None
+    return channel if isinstance(channel, str) else None
 
 
 def _start_line_reader(fd: int) -> asyncio.Queue:

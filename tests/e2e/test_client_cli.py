@@ -2,6 +2,7 @@
 import asyncio
 import json
 import queue
+import re
 import subprocess
 import sys
 import threading
@@ -9,6 +10,7 @@ import time
 import uuid
 
 import pytest
+import requests
 
 from .wsclient import Client
 
@@ -157,3 +159,28 @@ async def test_unsub_of_a_channel_never_subscribed_says_so(relay, pocketbase_ser
     client.type(f"/unsub {mine}")  # again: no longer subscribed
     assert await client.expect("stdout", f"subscribed to {mine}") == f"* not subscribed to {mine}"
     assert client.quit() == 0
+
+
+def test_sub_with_since_shows_every_missed_message_once_in_order(relay, pocketbase_server, pb_user):
+    """`/sub C SINCE` with more messages after SINCE than the relay's reply holds (the
+    newest 100, `truncated`): the client fills the gap with history pages and prints
+    all of them, oldest first, each once."""
+    alice, bob = pb_user("Alice"), pb_user("Bob")
+    channel = f"cli-gap-{uuid.uuid4().hex[:8]}"
+    url = f"{relay.http_url}api/channels/{channel}/messages"
+    with requests.Session() as session:
+        def post(text: str) -> dict:
+            r = session.post(url, json={"text": text}, headers=bob.headers, timeout=10)
+            assert r.status_code == 201, r.text
+            return r.json()["message"]
+
+        seen = post("seen before")
+        missed = [post(f"missed {i:03d}") for i in range(250)]
+    done = subprocess.run(client_cmd(relay, pocketbase_server, alice), input=f"/sub {channel} {seen['ts']}\n",
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert lines[0].startswith("* welcome Alice"), lines[:3]
+    assert lines[1] == f"* subscribed to {channel}: 250 messages", lines[:3]
+    texts = [re.sub(r"^\[[^]]+\] Bob: ", "", line) for line in lines[2:]]
+    assert texts == [m["text"] for m in missed], done.stdout
