@@ -1,10 +1,11 @@
 """A small command-line client for the relay: the quickest way to see it work.
 
-Run it as ``python -m messaging.client`` (``--help`` for the options). It logs in to
+Run it as ``python -m relay_client`` (``--help`` for the options). It logs in to
 PocketBase, opens the relay's WebSocket (``/ws/``, see PROTOCOL.md), and either chats
 interactively or does what its options say and exits.
 
-Plain Python, no Django: it needs only ``websockets`` and ``requests``. The modules:
+Plain Python, no Django and nothing of the relay's server packages (``messaging``,
+``auth_pocketbase``): it needs only ``websockets`` and ``requests``. The modules:
 :mod:`.protocol` (frames, URLs), :mod:`.display` (terminal lines), :mod:`.commands`
 (the interactive command language), :mod:`.tracking` (dedupe and resume state),
 :mod:`.gaps` (fetching what a truncated resume left out), :mod:`.session` (login and
@@ -14,13 +15,13 @@ Units used throughout: ``ts`` values (message timestamps, ``since``, ``before``)
 integers, Unix time in **nanoseconds**, as the relay assigns them.
 """
 
-from ..validation import is_valid_id as is_valid_channel
 from .cli import main
 from .commands import Command, CommandError, parse_command
 from .display import clean_text, format_clock, format_error, format_frame, format_message
 from .protocol import (
     encode_frame,
     history_frame,
+    is_valid_channel,
     ping_frame,
     pocketbase_auth_url,
     publish_frame,

@@ -1,4 +1,4 @@
-"""``python -m messaging.client``: run the command line (see :mod:`messaging.client.cli`)."""
+"""``python -m relay_client``: run the command line (see :mod:`relay_client.cli`)."""
 
 from .cli import main
 

@@ -1,4 +1,4 @@
-"""The command line: ``python -m messaging.client [options]``.
+"""The command line: ``python -m relay_client [options]``.
 
 It logs in to PocketBase, opens the relay's WebSocket (``/ws/``, see PROTOCOL.md) and
 then either
@@ -118,17 +118,17 @@ def _seconds_type(value: str) -> float:
 def build_parser() -> argparse.ArgumentParser:
     """The command-line interface (see ``--help``)."""
     parser = _Parser(
-        prog="python -m messaging.client",
+        prog="python -m relay_client",
         description="Chat through the relay from a terminal, or script it for demos and tests.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog="""\
 interactive (default):
-  python -m messaging.client --email bob@example.com
+  python -m relay_client --email bob@example.com
   then: /sub channel1, type lines to send them, /help for more
 
 scripted (any of --subscribe, --send, --wait-for):
-  python -m messaging.client --email bob@example.com --password X --send channel1 "hi alice"
-  python -m messaging.client --email alice@example.com --password X \\
+  python -m relay_client --email bob@example.com --password X --send channel1 "hi alice"
+  python -m relay_client --email alice@example.com --password X \\
       --subscribe channel1 --wait-for 1 --timeout 10 --json
 
 exit codes: 0 done, 1 error, 2 --timeout reached while still waiting.

@@ -9,25 +9,34 @@ Builders return client frames as dicts, checked the way the relay would check th
 from __future__ import annotations
 
 import json
+import re
 import uuid
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-from ..validation import is_valid_id
-
 MAX_PAGING_VALUE = 2**63 - 1  # PROTOCOL.md: paging values above this are bad_frame
 MAX_FRAME_BYTES = 65_536  # PROTOCOL.md: a bigger frame gets too_large and close 4413
 MAX_CLIENT_ID_CHARS = 64
+_CHANNEL_RE = re.compile(r"[A-Za-z0-9_-]{1,64}", re.ASCII)
+
+
+def is_valid_channel(value: object) -> bool:
+    """True when ``value`` is a valid channel id by the protocol's rule (PROTOCOL.md,
+    "channel"): a str of 1 to 64 characters of ``A-Z a-z 0-9 _ -``.
+
+    The client checks the public contract on its own (it imports nothing of the
+    server); the relay answers any other channel with ``invalid_channel``.
+    """
+    return isinstance(value, str) and _CHANNEL_RE.fullmatch(value) is not None
 
 
 def check_channel(channel: object) -> str:
     """Return ``channel`` unchanged if valid, else raise ``ValueError`` with a human sentence.
 
-    Valid is the relay's own rule (PROTOCOL.md, "channel"), checked by
-    :func:`messaging.validation.is_valid_id`: a str of 1 to 64 characters of
-    ``A-Z a-z 0-9 _ -``. Anything else is ``invalid_channel`` there.
+    Valid is the protocol's rule, :func:`is_valid_channel`: a str of 1 to 64 characters
+    of ``A-Z a-z 0-9 _ -``. Anything else is ``invalid_channel`` at the relay.
     """
-    if not is_valid_id(channel):
+    if not is_valid_channel(channel):
         raise ValueError(
             f"invalid channel {channel!r}: use 1 to 64 characters of A-Z a-z 0-9 _ -"
         )

@@ -1,4 +1,4 @@
-"""Unit tests of the pure parts of messaging/client (no network, no Django).
+"""Unit tests of the pure parts of relay_client (no network, no Django).
 
 Run: .venv/bin/python -m pytest -p no:django tests/test_client_units.py -q
 """
@@ -12,8 +12,8 @@ import re
 
 import pytest
 
-from messaging import client as c
-from messaging.client import cli, gaps, session
+import relay_client as c
+from relay_client import cli, gaps, session
 
 UTC = dt.timezone.utc
 NS = 1_000_000_000
@@ -453,8 +453,22 @@ def test_module_does_not_import_django():
     import subprocess
     import sys
     root = pathlib.Path(__file__).resolve().parents[1]
-    code = "import sys, messaging.client; sys.exit('django' in sys.modules)"
+    code = "import sys, relay_client; sys.exit('django' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", code], cwd=root).returncode == 0
+
+
+def test_package_imports_nothing_of_the_server():
+    """relay_client stands alone: none of its modules pulls in messaging or auth_pocketbase."""
+    import pathlib
+    import subprocess
+    import sys
+    root = pathlib.Path(__file__).resolve().parents[1]
+    code = ("import importlib, pkgutil, sys, relay_client\n"
+            "for m in pkgutil.iter_modules(relay_client.__path__):\n"
+            "    if m.name != '__main__': importlib.import_module('relay_client.' + m.name)\n"
+            "print(sorted({n.split('.')[0] for n in sys.modules} & {'django', 'messaging', 'auth_pocketbase'}))")
+    run = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True)
+    assert (run.returncode, run.stdout.strip()) == (0, "[]"), run.stderr
 
 
 def test_argument_errors_exit_1(capsys):

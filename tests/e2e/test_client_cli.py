@@ -1,4 +1,4 @@
-"""The terminal client (`python -m messaging.client`) plays the seed scenario."""
+"""The terminal client (`python -m relay_client`) plays the seed scenario."""
 import asyncio
 import json
 import queue
@@ -18,7 +18,7 @@ pytestmark = pytest.mark.e2e
 
 
 def client_cmd(relay, pocketbase_server, user, *args):
-    return [sys.executable, "-m", "messaging.client", "--url", relay.http_url, "--pocketbase", pocketbase_server.url,
+    return [sys.executable, "-m", "relay_client", "--url", relay.http_url, "--pocketbase", pocketbase_server.url,
             "--email", user.email, "--password", user.password, *args]
 
 
