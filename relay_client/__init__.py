@@ -8,8 +8,12 @@ Plain Python, no Django and nothing of the relay's server packages (``messaging`
 ``auth_pocketbase``): it needs only ``websockets`` and ``requests``. The modules:
 :mod:`.protocol` (frames, URLs), :mod:`.display` (terminal lines), :mod:`.commands`
 (the interactive command language), :mod:`.tracking` (dedupe and resume state),
-:mod:`.gaps` (fetching what a truncated resume left out), :mod:`.session` (login and
-the WebSocket I/O), :mod:`.cli` (arguments and ``main``).
+:mod:`.gaps` (fetching what a truncated resume left out), :mod:`.login` (the
+PocketBase token), :mod:`.output` (stdout and stderr), :mod:`.pending` (requests
+waiting for their reply), :mod:`.incoming` (what each received frame changes and
+prints), :mod:`.connection` (the WebSocket, reconnects and resends), :mod:`.session`
+(the parts put together, and the requests), :mod:`.drivers` (scripted and interactive
+mode), :mod:`.errors` (:class:`~.errors.Fatal`), :mod:`.cli` (arguments and ``main``).
 
 Units used throughout: ``ts`` values (message timestamps, ``since``, ``before``) are
 integers, Unix time in **nanoseconds**, as the relay assigns them.

@@ -32,8 +32,11 @@ import time
 import warnings
 from typing import Any, Callable
 
+from . import drivers
+from .errors import Fatal
+from .login import login
 from .protocol import check_channel, publish_frame, ws_url
-from .session import Fatal, RelayClient, login
+from .session import RelayClient
 
 DEFAULT_RELAY_URL = "http://127.0.0.1:8000"
 DEFAULT_POCKETBASE_URL = "http://127.0.0.1:8090"
@@ -195,10 +198,10 @@ def main(argv: list[str] | None = None) -> int:
 
         client = RelayClient(uri, token, json_mode=args.json, relogin=relogin, resume_subscriptions=not scripted)
         if scripted:
-            driver = lambda: client.scripted(args.subscribe, [tuple(s) for s in args.send], args.wait_for)  # noqa: E731
+            driver = lambda: drivers.scripted(client, args.subscribe, [tuple(s) for s in args.send], args.wait_for)  # noqa: E731
         else:
-            driver = client.interactive
-        return asyncio.run(_run_with_deadline(client, driver, deadline))
+            driver = lambda: drivers.interactive(client)  # noqa: E731
+        return asyncio.run(_run_with_deadline(client, driver, deadline, args.wait_for))
     except Fatal as exc:
         print(f"error: {exc}", file=sys.stderr, flush=True)
         return 1
@@ -218,8 +221,10 @@ def _ask_password(prompt: str) -> str:
             raise Fatal("--password is required without a terminal") from None
 
 
-async def _run_with_deadline(client: RelayClient, driver: Callable[[], Any], deadline: float | None) -> int:
-    """Run the client; exit code 2 when ``deadline`` (time.monotonic) passes first, 143 on SIGTERM."""
+async def _run_with_deadline(client: RelayClient, driver: Callable[[], Any], deadline: float | None,
+                             wait_for: int | None) -> int:
+    """Run the client; exit code 2 when ``deadline`` (time.monotonic) passes first (its
+    message names ``wait_for``, the messages --wait-for waits for), 143 on SIGTERM."""
     loop = asyncio.get_running_loop()
     main_task = asyncio.current_task()
     terminated = False
@@ -241,7 +246,7 @@ async def _run_with_deadline(client: RelayClient, driver: Callable[[], Any], dea
             return run.result()
         run.cancel()
         await asyncio.gather(run, return_exceptions=True)
-        goal = f" of {client.wait_for}" if client.wait_for is not None else ""
+        goal = f" of {wait_for}" if wait_for is not None else ""
         print(f"error: timed out while still waiting (printed {client.printed}{goal} message(s))",
               file=sys.stderr, flush=True)
         return 2

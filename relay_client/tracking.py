@@ -1,8 +1,10 @@
-"""Bookkeeping for reconnects: which messages were shown, where to resume, how long to wait."""
+"""Bookkeeping for reconnects: which channels to resume, which messages were shown, where
+to resume, how long to wait."""
 
 from __future__ import annotations
 
 import collections
+import dataclasses
 import random
 from typing import Any, Iterator
 
@@ -55,6 +57,29 @@ class MessageTracker:
     def position(self, channel: str) -> int | None:
         """The ``since`` to resume ``channel`` from (Unix ns), or None when nothing is known."""
         return self._positions.get(channel)
+
+
+@dataclasses.dataclass
+class ResumeState:
+    """What a reconnect resumes.
+
+    ``subscriptions``: the channels the client wants, in order (a dict used as an
+    ordered set); ``cursors``: channel -> ``last_ts`` (Unix ns, or None) of the user's
+    subscriptions as the latest ``welcome`` listed them; ``tracker``: the messages seen
+    and each channel's position.
+    """
+
+    subscriptions: dict[str, None] = dataclasses.field(default_factory=dict)
+    cursors: dict[str, int | None] = dataclasses.field(default_factory=dict)
+    tracker: MessageTracker = dataclasses.field(default_factory=MessageTracker)
+
+    def adopt_cursors(self) -> None:
+        """Want every channel of the latest ``welcome`` too, from its ``last_ts`` on (as
+        the chat page does); channels already wanted keep their position."""
+        for channel, last_ts in self.cursors.items():
+            if channel not in self.subscriptions:
+                self.subscriptions[channel] = None
+                self.tracker.advance(channel, last_ts)
 
 
 def backoff_delays(initial: float = 0.5, factor: float = 2.0, maximum: float = 15.0) -> Iterator[float]:

@@ -13,7 +13,7 @@ import re
 import pytest
 
 import relay_client as c
-from relay_client import cli, gaps, session
+from relay_client import cli, gaps, pending, session
 
 UTC = dt.timezone.utc
 NS = 1_000_000_000
@@ -423,11 +423,11 @@ async def test_a_truncated_resume_prints_the_missed_messages_first(answer, note)
         await gate.wait()
         return answer
 
-    client.request = history
+    client.requests.request = history
     reply = asyncio.get_running_loop().create_future()
-    client._pending[1] = session._Pending({"type": "subscribe", "channel": "channel1", "since": TS, "ref": 1}, reply)
-    client._handle({**subscribed(msg("5", ts=TS + 5, text="page")), "ref": 1})
-    client._handle({"type": "message", "message": msg("6", ts=TS + 6, text="live")})
+    client.requests.pending[1] = pending.Pending({"type": "subscribe", "channel": "channel1", "since": TS, "ref": 1}, reply)
+    client.incoming.handle({**subscribed(msg("5", ts=TS + 5, text="page")), "ref": 1})
+    client.incoming.handle({"type": "message", "message": msg("6", ts=TS + 6, text="live")})
     assert out.getvalue() == "" and not reply.done()
     gate.set()
     assert (await asyncio.wait_for(reply, 5))["type"] == "subscribed"
