@@ -73,3 +73,15 @@ def users_needed(table: dict) -> int:
     to all of that user's connections)."""
     return max(table["fanout"]["subscribers"], table["latency"]["subscribers"],
                2 * table["rooms"]["rooms"], 2)
+
+
+def apply_override(table: dict, assignment: str) -> None:
+    """Apply ``--set scenario.key=value`` (or ``common.key=value``) to the size table
+    ``table`` (``sizes()``): the value is a float when it has a dot, else an int;
+    SystemExit naming the known settings when the setting is unknown."""
+    path, _, value = assignment.partition("=")
+    scope, _, key = path.partition(".")
+    if scope not in table or key not in table[scope]:
+        raise SystemExit(f"--set: unknown setting {path!r}; known: "
+                         + ", ".join(f"{s}.{k}" for s, v in table.items() for k in v))
+    table[scope][key] = float(value) if "." in value else int(value)

@@ -22,7 +22,8 @@ import time
 from pathlib import Path
 
 from . import config
-from .runner import apply_override, run_one, say, start_systems, stop_systems, _sigterm_to_exit
+from .job import run_one
+from .lifecycle import say, sigterm_to_exit, start_systems, stop_systems
 
 FRAME = re.compile(r"^(?P<func>.*) \((?P<file>[^()]*?)(?::(?P<line>\d+))?\)$")
 
@@ -179,11 +180,11 @@ def profile(args) -> int:
     """`python -m bench profile`: one run with py-spy attached to the Python servers during
     the measured phase; writes the report and the raw stacks; returns the exit code.
     """
-    _sigterm_to_exit()
+    sigterm_to_exit()
     spy = py_spy()
     table = config.sizes(args.preset)
     for assignment in args.set or []:
-        apply_override(table, assignment)
+        config.apply_override(table, assignment)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     run_id = time.strftime("%Y%m%d-%H%M%S")
