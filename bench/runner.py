@@ -10,9 +10,13 @@ import time
 import traceback
 from pathlib import Path
 
-from . import config, report
+from . import config
 from .job import run_one
 from .lifecycle import refresh, say, sigterm_to_exit, start_systems, stop_systems, wait_quiet
+from .report.files import write_reports
+from .report.machine import machine_info
+from .report.progress import progress_line
+from .report.summary import build_report
 from .systems import System
 
 
@@ -39,7 +43,7 @@ def run(args) -> dict:
     base = Path(tempfile.mkdtemp(prefix="relay-bench-"))
     workdir = base / "runs"
     workdir.mkdir()
-    meta = report.machine_info()
+    meta = machine_info()
     meta.update({"run_id": run_id, "argv": sys.argv, "preset": args.preset, "quick": args.quick, "rounds": rounds, "systems": systems,
                  "scenarios": scenarios, "sizes": table, "baseline": config.BASELINE, "tmp_dir": str(base),
                  "loadavg_start": os.getloadavg()})
@@ -74,7 +78,7 @@ def run(args) -> dict:
                         rec["cleanup"] = cleanup
                         say(f"[bench]   {name}: {cleanup}")
                     rec["settle_after_s"] = wait_quiet(running[name], table["common"]["settle_max_s"])
-                    say("[bench] " + report.progress_line(rec))
+                    say("[bench] " + progress_line(rec))
                     if not rec.get("ok"):
                         say(f"[bench]   error: {rec.get('error')}\n{rec.get('log_tail', '')}")
                         if "server process gone" in (rec.get("error") or ""):
@@ -88,8 +92,8 @@ def run(args) -> dict:
         stop_systems(running)
         meta["total_s"] = time.monotonic() - t0
         meta["loadavg_end"] = os.getloadavg()
-        result = report.build(meta, records)
-        paths = report.write(result, out_dir, run_id)
+        result = build_report(meta, records)
+        paths = write_reports(result, out_dir, run_id)
         if not getattr(args, "keep_tmp", False):
             shutil.rmtree(base, ignore_errors=True)
         else:
