@@ -1,4 +1,5 @@
-"""Names and sizes of the systems and scenarios (full and ``--quick``)."""
+"""Names and sizes of the systems and scenarios (full-size, default, ``--quick``) and
+the ``--set`` overrides of the sizes."""
 from __future__ import annotations
 
 import copy
@@ -11,39 +12,28 @@ SCENARIOS = ["fanout", "rooms", "latency", "replay", "idle"]
 # dots to this many characters, so every system carries the same payload.
 MESSAGE_CHARS = 100
 
-# The scenarios at the sizes of the benchmark's definition (``--full-size``). On a 2-core
-# machine three rounds of these for four systems take about 25 minutes (every system but
-# raw NATS drains a backlog for tens of seconds in `latency`; docs/performance.md), so
-# the default run uses DEFAULT below: the same shapes, fewer messages, a lower rate.
-FULL_SIZE = {
-    # 1 channel, 100 subscribers, 1 publisher, 1,000 messages offered as fast as accepted.
-    "fanout": {"subscribers": 100, "messages": 1000, "deadline_s": 240.0},
-    # 100 channels of 2 users; each user publishes 20 (and receives the room's 40).
-    "rooms": {"rooms": 100, "messages_per_user": 20, "deadline_s": 120.0},
-    # 1 channel, 50 subscribers, 200 messages per second for 10 seconds (paced, open loop).
-    "latency": {"subscribers": 50, "rate": 200, "duration_s": 10, "deadline_s": 240.0},
-    # A subscriber resuming 10,000 missed messages (pages of 1,000).
-    "replay": {"messages": 10000, "page": 1000, "deadline_s": 120.0},
-    # 2,000 open (subscribed) connections.
-    "idle": {"connections": 2000, "settle_s": 3.0, "hold_s": 5.0},
+# Every scenario's sizes, each as (full-size, default, quick):
+# - full-size (``--full-size``): the sizes of the benchmark's definition. On a 2-core
+#   machine three rounds of these for four systems take about 25 minutes (every system
+#   but raw NATS drains a backlog for tens of seconds in `latency`; docs/performance.md),
+#   so the default run does not use them;
+# - default: the same shapes, fewer messages, a lower rate: fits in 15 minutes on this
+#   project's 2-core machine (3 rounds, 4 systems);
+# - quick (``--quick``): tiny sizes, a smoke test.
+SIZES = {
+    # 1 channel, N subscribers, 1 publisher, M messages offered as fast as accepted.
+    "fanout": {"subscribers": (100, 100, 10), "messages": (1000, 100, 50), "deadline_s": (240.0, 60.0, 30.0)},
+    # N channels of 2 users; each user publishes M (and receives the room's 2M).
+    "rooms": {"rooms": (100, 100, 5), "messages_per_user": (20, 10, 5), "deadline_s": (120.0, 60.0, 30.0)},
+    # 1 channel, N subscribers, `rate` messages per second for `duration_s` (paced, open loop).
+    "latency": {"subscribers": (50, 50, 5), "rate": (200, 20, 50), "duration_s": (10, 10, 1),
+                "deadline_s": (240.0, 60.0, 30.0)},
+    # A subscriber resuming N missed messages, in pages of `page`.
+    "replay": {"messages": (10000, 10000, 300), "page": (1000, 1000, 100), "deadline_s": (120.0, 60.0, 30.0)},
+    # N open (subscribed) connections.
+    "idle": {"connections": (2000, 2000, 50), "settle_s": (3.0, 2.0, 0.5), "hold_s": (5.0, 3.0, 0.5)},
 }
-
-# The default run: fits in 15 minutes on this project's 2-core machine (3 rounds, 4 systems).
-DEFAULT = {
-    "fanout": {"subscribers": 100, "messages": 100, "deadline_s": 60.0},
-    "rooms": {"rooms": 100, "messages_per_user": 10, "deadline_s": 60.0},
-    "latency": {"subscribers": 50, "rate": 20, "duration_s": 10, "deadline_s": 60.0},
-    "replay": {"messages": 10000, "page": 1000, "deadline_s": 60.0},
-    "idle": {"connections": 2000, "settle_s": 2.0, "hold_s": 3.0},
-}
-
-QUICK = {
-    "fanout": {"subscribers": 10, "messages": 50, "deadline_s": 30.0},
-    "rooms": {"rooms": 5, "messages_per_user": 5, "deadline_s": 30.0},
-    "latency": {"subscribers": 5, "rate": 50, "duration_s": 1, "deadline_s": 30.0},
-    "replay": {"messages": 300, "page": 100, "deadline_s": 30.0},
-    "idle": {"connections": 50, "settle_s": 0.5, "hold_s": 0.5},
-}
+PRESET_NAMES = ("full-size", "default", "quick")  # the order of the values in SIZES
 
 # Load-generator knobs shared by all scenarios.
 COMMON = {
@@ -55,7 +45,9 @@ COMMON = {
 }
 COMMON_QUICK = {**COMMON, "quiet_s": 2.0, "settle_max_s": 10.0}
 
-PRESETS = {"quick": QUICK, "default": DEFAULT, "full-size": FULL_SIZE}
+# preset name -> {scenario: {key: value}}
+PRESETS = {preset: {scenario: {key: values[i] for key, values in keys.items()} for scenario, keys in SIZES.items()}
+           for i, preset in enumerate(PRESET_NAMES)}
 
 
 def sizes(preset: str) -> dict:
