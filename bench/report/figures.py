@@ -30,6 +30,7 @@ def _server(name: str):
     return lambda r: (r.get("server") or {}).get(name)
 
 
+# key -> how to read the figure from a run record (None or absent: not measured).
 FIGURES = {
     "deliveries_per_s": _field("deliveries_per_s"),
     "latency_p50_ms": _latency("p50"),

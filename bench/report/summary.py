@@ -12,7 +12,10 @@ from .figures import COUNTS, FIGURES
 def build_report(meta: dict, records: list[dict]) -> dict:
     """The report: every run, then per scenario and system the median of each figure
     over the successful rounds, the maxima and sums of the counts, and the ratio of
-    each median to the baseline's median from the same run."""
+    each median to the baseline's median from the same run: ``{"meta", "complete",
+    "summary": {scenario: {system: {"rounds_ok", "rounds_failed", "errors", "median",
+    "max", "sum", "censored", "ratio_to_baseline", ...}}}, "runs": records}``
+    (``complete``: every run succeeded and the run was not aborted)."""
     summary: dict = {}
     for rec in records:
         cell = summary.setdefault(rec["scenario"], {}).setdefault(
