@@ -11,7 +11,7 @@ import jwt
 from cachetools import TTLCache
 from django.conf import settings
 
-from messaging.validation import is_valid_id
+from messaging.protocol.validation import is_valid_id
 
 from .client import COLLECTION, PocketBaseClient, PocketBaseRefused, PocketBaseUnavailable, PocketBaseUser
 

@@ -19,16 +19,17 @@ from django.utils.timezone import localtime
 from auth_pocketbase.users import NotUsers, require_users
 
 
-from . import backends, inspection
-from .access import load_policy
-from .backends import REDIS_ERRORS
-from .errors import RelayError
-from .models import Channel, ChannelMember, Subscription
-from .replay import replay
-from .revocation import sweep_now_and_later
-from .timeparse import empty_range, parse_time
-from .timestamps import ts_to_datetime
-from .validation import is_valid_id
+from messaging.state import backends
+from messaging.ops import inspection
+from messaging.state.access import load_policy
+from messaging.state.backends import REDIS_ERRORS
+from messaging.protocol.errors import RelayError
+from messaging.models import Channel, ChannelMember, Subscription
+from messaging.ops.replay import replay
+from messaging.ops.access_changes import sweep_now_and_later
+from messaging.protocol.timeparse import empty_range, parse_time
+from messaging.protocol.timestamps import ts_to_datetime
+from messaging.protocol.validation import is_valid_id
 
 RECENT_PAGE = 50
 BACKEND_ERRORS = (RelayError, *REDIS_ERRORS)

@@ -1,5 +1,5 @@
 from django.urls import path
 
-from .consumers import ChatConsumer
+from messaging.deliver.websocket import ChatConsumer
 
 websocket_urlpatterns = [path("ws/", ChatConsumer.as_asgi())]

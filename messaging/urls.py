@@ -1,6 +1,7 @@
 from django.urls import path, re_path
 
-from . import api, views
+from messaging import views
+from messaging.http import api
 
 urlpatterns = [
     path("", views.chat, name="chat"),

@@ -13,8 +13,8 @@ would feel each time the collector's oldest generation ran while serving.
 daphne's Twisted reactor runs on uvloop's event loop instead of asyncio's default one
 (installed before daphne creates its loop on import): fanout CPU per delivery in daphne
 fell from 306 to 192 µs in the benchmark (docs/performance.md). Its TCP connections send
-a frame at once instead of on the next loop iteration (transport.py). Its HTTP requests
-are bounded in body size and in the time they take to arrive (http_requests.py).
+a frame at once instead of on the next loop iteration (overrides/twisted_tcp.py). Its HTTP requests
+are bounded in body size and in the time they take to arrive (overrides/daphne_http.py).
 """
 import gc
 import os
@@ -28,7 +28,7 @@ uvloop.install()  # before daphne creates its event loop (daphne.server, on impo
 from daphne.cli import CommandLineInterface  # noqa: E402
 from django.conf import settings  # noqa: E402  (lazy: read once the application is imported)
 
-from relay_project import http_requests, transport  # noqa: E402
+from overrides import daphne_http, twisted_tcp  # noqa: E402
 from relay_project.environment import exit_on_bad_settings  # noqa: E402
 
 MAX_MESSAGE_BYTES = 16 * 1024 * 1024
@@ -42,8 +42,8 @@ def main(argv: list[str] | None = None) -> None:
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "relay_project.settings")
     exit_on_bad_settings()
     import_module(APPLICATION.split(":")[0])  # Django, the apps and what they import, once
-    transport.install()
-    http_requests.install(settings.RELAY_HTTP_READ_TIMEOUT)
+    twisted_tcp.install()
+    daphne_http.install(settings.RELAY_HTTP_READ_TIMEOUT)
     gc.freeze()
     CommandLineInterface().run([*limits, *args, APPLICATION])
 

@@ -156,7 +156,7 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 # Redis pub/sub (channels_redis.pubsub) pushes each group_send to the processes that
 # hold the group's connections in one PUBLISH, with no per-message polling; events it
 # drops while a process reconnects are caught up from the history (consumers.py).
-# messaging.layers.RelayChannelLayer is that layer plus a pipelined group_send_many
+# overrides.channels_redis_layer.RelayChannelLayer is that layer plus a pipelined group_send_many
 # for the workers' batches. It speaks RESP2: under redis-py's default RESP3 every
 # pub/sub message is a push that redis-py formats into a debug log string, logged or
 # not (measured in docs/performance.md).
@@ -170,7 +170,7 @@ if env.choice("RELAY_CHANNEL_LAYER", ("pubsub", "list"), default="pubsub") == "l
     }
 else:
     CHANNEL_LAYERS = {
-        "default": {"BACKEND": "messaging.layers.RelayChannelLayer", "CONFIG": {"hosts": [{"address": REDIS_URL, "protocol": 2}]}},
+        "default": {"BACKEND": "overrides.channels_redis_layer.RelayChannelLayer", "CONFIG": {"hosts": [{"address": REDIS_URL, "protocol": 2}]}},
     }
 
 # Django's cache holds the login and sign-up throttles' counters (django-ratelimit): in

@@ -63,7 +63,7 @@ def test_a_bad_setting_is_one_line_and_a_non_zero_exit(entry, name, value, says,
       "RELAY_EVENTS_MAX_BYTES": " 1048576 ", "RELAY_LOG_LEVEL": "warning", "RELAY_CHANNEL_LAYER": "list"},
      "True True 2.5 1048576 WARNING channels_redis.core.RedisChannelLayer"),
     ({"DJANGO_DEBUG": "0", "DJANGO_SECURE_COOKIES": "", "RELAY_PUBLISH_RATE": "0"},
-     "False False 0.0 268435456 INFO messaging.layers.RelayChannelLayer"),
+     "False False 0.0 268435456 INFO overrides.channels_redis_layer.RelayChannelLayer"),
 ])
 def test_good_values_in_their_usual_spellings_are_taken(env, expected, tmp_path):
     show = ("from django.conf import settings as s; print(s.DEBUG, s.SESSION_COOKIE_SECURE, s.RELAY_PUBLISH_RATE, "

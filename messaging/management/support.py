@@ -4,11 +4,11 @@ import time
 
 from django.core.management.base import CommandError
 
-from messaging import backends
-from messaging.backends import REDIS_ERRORS
-from messaging.errors import RelayError
-from messaging.timeparse import empty_range, parse_time
-from messaging.validation import is_valid_id, validate_channel
+from messaging.state import backends
+from messaging.state.backends import REDIS_ERRORS
+from messaging.protocol.errors import RelayError
+from messaging.protocol.timeparse import empty_range, parse_time
+from messaging.protocol.validation import is_valid_id, validate_channel
 
 
 TIME_FORMS = "T: Unix ns, ISO 8601 or 15m/2h/7d back from now."

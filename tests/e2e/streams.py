@@ -2,7 +2,7 @@
 (kept, acked or not, under its limits retention)."""
 import nats
 
-from messaging.events import STREAM, subject_for
+from messaging.protocol.events import STREAM, subject_for
 
 
 async def events_for(nats_url: str, userid: str) -> int:

@@ -36,7 +36,7 @@ pytestmark = pytest.mark.e2e
 
 MAX_OUTGOING = 2**20  # RELAY_MAX_OUTGOING_BYTES of this module's relay
 READ_TIMEOUT_S = 2  # RELAY_HTTP_READ_TIMEOUT of this module's relay
-MAX_BODY = 2**20  # relay_project.http_requests.MAX_BODY_BYTES
+MAX_BODY = 2**20  # overrides.daphne_http.MAX_BODY_BYTES
 BIG_TEXT = "\U0001f600" * 4000  # the longest text (RELAY_MAX_MESSAGE_CHARS): 16,000 bytes of UTF-8
 MiB = 2**20
 

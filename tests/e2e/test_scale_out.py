@@ -19,7 +19,7 @@ import requests
 from prometheus_client.parser import text_string_to_metric_families
 
 from localservers import NatsCluster
-from messaging.events import QUEUE_GROUP, STREAM
+from messaging.protocol.events import QUEUE_GROUP, STREAM
 
 from .wsclient import Client
 
@@ -423,7 +423,8 @@ async def test_repeats_of_messages_stored_during_an_outage_keep_their_order(scal
     """What a NATS failover does with two publishers: two messages are stored, their
     events fail (``unavailable``), and the senders repeat them with their client_ids,
     the later message's repeat first. The subscriber must get both, in ts order."""
-    from messaging import backends, publishing
+    from messaging.state import backends
+    from messaging.publish import publish as publishing
 
     alice, bob = pb_user("Alice"), pb_user("Bob")
     channel = new_channel("repeat")

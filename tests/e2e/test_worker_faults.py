@@ -5,7 +5,7 @@ import uuid
 import nats
 import pytest
 
-from messaging.events import QUEUE_GROUP, STREAM
+from messaging.protocol.events import QUEUE_GROUP, STREAM
 
 from .wsclient import Client, subscribed_readers
 
@@ -86,7 +86,8 @@ async def test_two_instances_deliver_once_in_order_across_them(relay, pb_user):
 async def test_a_stored_message_whose_events_were_lost_still_reaches_subscribers(relay, relay_settings, pb_user):
     """The heartbeat catch-up heals events lost between the history and a connection
     (here: a message stored without any event, as when NATS fails after the store)."""
-    from messaging import backends, publishing
+    from messaging.state import backends
+    from messaging.publish import publish as publishing
 
     alice = pb_user("Alice")
     channel = f"lost-{uuid.uuid4().hex[:8]}"
@@ -105,7 +106,8 @@ async def test_repeats_of_messages_whose_events_failed_keep_their_order(relay, r
     """Two messages stored while their events failed (as in a NATS failover;
     test_scale_out), repeated by their senders with their client_ids, the later first.
     The subscriber gets both, in ts order, exactly once."""
-    from messaging import backends, publishing
+    from messaging.state import backends
+    from messaging.publish import publish as publishing
 
     alice, bob = pb_user("Alice"), pb_user("Bob")
     channel = f"repeat-{uuid.uuid4().hex[:8]}"

@@ -12,13 +12,18 @@ import pytest
 from channels.layers import InMemoryChannelLayer
 from django.db import OperationalError
 
-from messaging import access, backends, events, publishing, records, writers
-from messaging.consumers import ChatConsumer, Subscribed
-from messaging.inbox import Inbox
-from messaging.layers import user_group
+from messaging.state import access
+from messaging.state import backends
+from messaging.protocol import events
+from messaging.publish import publish as publishing
+from messaging.state import records
+from messaging.state import cursors as writers
+from messaging.deliver.websocket import ChatConsumer, Subscribed
+from messaging.deliver.inbox import Inbox
+from overrides.channels_redis_layer import user_group
 from messaging.models import Channel, ChannelMember
-from messaging.replies import OrderedReplies
-from messaging.subscriptions import Registry
+from messaging.deliver.replies import OrderedReplies
+from messaging.state.subscriptions import Registry
 
 pytestmark = pytest.mark.django_db(transaction=True)  # the policy is loaded in another thread
 

@@ -6,11 +6,14 @@ import pytest
 import redis as redis_sync
 from django.contrib.auth.models import User
 
-from messaging import backends, publishing, records, revocation
-from messaging.history import history_key
+from messaging.state import backends
+from messaging.publish import publish as publishing
+from messaging.state import records
+from messaging.ops import access_changes as revocation
+from messaging.state.history import history_key
 from messaging.models import Channel, Subscription
-from messaging.subscriptions import Registry
-from messaging.timestamps import ts_to_datetime
+from messaging.state.subscriptions import Registry
+from messaging.protocol.timestamps import ts_to_datetime
 
 pytestmark = pytest.mark.django_db
 

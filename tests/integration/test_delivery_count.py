@@ -1,11 +1,11 @@
-"""messaging.worker.delivery_count on real JetStream ack subjects: it agrees with
+"""messaging.fanout.worker.delivery_count on real JetStream ack subjects: it agrees with
 nats-py's Msg.metadata on a first delivery and on a redelivery."""
 import uuid
 
 import nats
 from nats.js import api
 
-from messaging.worker import delivery_count
+from messaging.fanout.worker import delivery_count
 
 
 async def test_delivery_count_agrees_with_nats_py_on_first_delivery_and_redelivery(nats_server):

@@ -13,12 +13,12 @@ import pytest
 from nats.js import api
 
 from localservers import NatsServer
-from messaging import events
-from messaging.backends import connect_nats
-from messaging.errors import Unavailable
-from messaging.events import QUEUE_GROUP, STREAM, SUBJECTS, ensure_stream, start_fan_out, stream_config
-from messaging.jetstream_publisher import PipelinedPublisher
-from messaging.readiness import check_nats
+from messaging.protocol import events
+from messaging.state.backends import connect_nats
+from messaging.protocol.errors import Unavailable
+from messaging.protocol.events import QUEUE_GROUP, STREAM, SUBJECTS, ensure_stream, start_fan_out, stream_config
+from messaging.publish.jetstream import PipelinedPublisher
+from messaging.ops.checks import check_nats
 
 CAP = 64 * 1024
 

@@ -4,8 +4,10 @@ connections that are behind."""
 import uuid
 from types import SimpleNamespace
 
-from messaging import backends, heartbeats, publishing
-from messaging.history import HistoryStore
+from messaging.state import backends
+from messaging.deliver import behind as heartbeats
+from messaging.publish import publish as publishing
+from messaging.state.history import HistoryStore
 
 
 class FakeInbox(list):

@@ -4,8 +4,8 @@ import uuid
 import pytest
 import redis.asyncio as aioredis
 
-from messaging.history import HistoryStore, RateLimited
-from messaging.subscriptions import Registry, SubscriptionLimit
+from messaging.state.history import HistoryStore, RateLimited
+from messaging.state.subscriptions import Registry, SubscriptionLimit
 
 
 @pytest.fixture

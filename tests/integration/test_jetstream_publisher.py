@@ -1,4 +1,4 @@
-"""messaging.jetstream_publisher.PipelinedPublisher against a real nats-server: a batch
+"""messaging.publish.jetstream.PipelinedPublisher against a real nats-server: a batch
 resolves once JetStream stored all of it, in order behind earlier batches; a refusal or
 a subject no stream takes fails the batch; acks of a batch nobody waits for any more
 are ignored."""
@@ -9,7 +9,7 @@ import nats
 import pytest
 from nats.js import api
 
-from messaging.jetstream_publisher import JetStreamRefused, PipelinedPublisher
+from messaging.publish.jetstream import JetStreamRefused, PipelinedPublisher
 
 
 @pytest.fixture

@@ -1,4 +1,4 @@
-"""messaging.layers.RelayChannelLayer against a real Redis: group_send_many delivers to
+"""overrides.channels_redis_layer.RelayChannelLayer against a real Redis: group_send_many delivers to
 group members exactly what group_send does, through channels_redis' own receive path;
 new_channel_into puts what a channel receives straight into an inbox."""
 import asyncio
@@ -10,8 +10,8 @@ import redis.asyncio as aioredis
 from django.conf import settings
 
 from localservers import RedisServer
-from messaging.inbox import Inbox
-from messaging.layers import RelayChannelLayer
+from messaging.deliver.inbox import Inbox
+from overrides.channels_redis_layer import RelayChannelLayer
 
 
 @pytest.fixture
@@ -211,7 +211,7 @@ async def test_channels_and_groups_closed_while_redis_is_down_are_not_subscribed
         own.stop()
         loop = asyncio.get_running_loop()
         deadline = loop.time() + 30
-        while not [r for r in caplog.records if r.name == "messaging.layers"]:  # the receive loop saw it
+        while not [r for r in caplog.records if r.name == "overrides.channels_redis_layer"]:  # the receive loop saw it
             assert loop.time() < deadline, "the receive loop did not notice the outage"
             await asyncio.sleep(0.05)
         for channel in closed:  # as consumers.release does, giving up on Redis errors
@@ -226,7 +226,7 @@ async def test_channels_and_groups_closed_while_redis_is_down_are_not_subscribed
             await asyncio.sleep(0.1)
         subscribed = {name.decode() for name in await client.pubsub_channels()}
         assert subscribed == {kept}
-        assert [r.getMessage() for r in caplog.records if r.name == "messaging.layers" and r.levelno >= logging.ERROR] == []
+        assert [r.getMessage() for r in caplog.records if r.name == "overrides.channels_redis_layer" and r.levelno >= logging.ERROR] == []
     finally:
         await layer.flush()
         await client.aclose()

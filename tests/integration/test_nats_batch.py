@@ -1,4 +1,4 @@
-"""messaging.nats_batch against a real nats-server: many publishes as one command arrive
+"""overrides.nats_batch against a real nats-server: many publishes as one command arrive
 as nats-py's publish would send them, in order, behind earlier publishes; `ack_all`
 acks JetStream messages (no redelivery); a closed connection raises and sends nothing."""
 import asyncio
@@ -8,7 +8,7 @@ import nats
 import pytest
 from nats.js import api
 
-from messaging.nats_batch import ack_all, publish_many
+from overrides.nats_batch import ack_all, publish_many
 
 
 @pytest.fixture

@@ -5,8 +5,8 @@ import asyncio
 import pytest
 from channels.exceptions import StopConsumer
 
-from messaging.consumers import ChatConsumer
-from messaging.inbox import Inbox
+from messaging.deliver.websocket import ChatConsumer
+from messaging.deliver.inbox import Inbox
 
 
 async def test_a_catch_up_asked_for_many_times_arrives_once_after_the_backoff(monkeypatch):

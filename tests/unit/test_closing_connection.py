@@ -9,10 +9,10 @@ import pytest
 from autobahn.exception import Disconnected
 from channels.exceptions import StopConsumer
 
-from messaging.consumers import ChatConsumer
-from messaging.errors import RelayError
+from messaging.deliver.websocket import ChatConsumer
+from messaging.protocol.errors import RelayError
 from messaging.metrics import WEB
-from messaging.replies import OrderedReplies
+from messaging.deliver.replies import OrderedReplies
 
 
 def closing_consumer() -> ChatConsumer:

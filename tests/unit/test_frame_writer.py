@@ -1,4 +1,4 @@
-"""relay_project.frame_writer: the frames it writes are byte for byte the ones autobahn
+"""overrides.daphne_frames: the frames it writes are byte for byte the ones autobahn
 writes through daphne, anything but a plain open connection is left to them, and the
 backlog it reports is what daphne's TCP connection holds for the client."""
 import socket
@@ -12,7 +12,7 @@ from daphne.server import Server
 from daphne.ws_protocol import WebSocketProtocol
 from twisted.internet.testing import StringTransport
 
-from relay_project import frame_writer
+from overrides import daphne_frames as frame_writer
 
 LENGTHS = [0, 1, 125, 126, 127, 65535, 65536, 70000]  # around the 7-, 16- and 64-bit length forms
 

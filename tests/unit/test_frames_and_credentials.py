@@ -3,8 +3,8 @@ import pytest
 
 from auth_pocketbase.credentials import BadCredential, token_from_authorization, token_from_query
 from auth_pocketbase.verification import Unauthorized, token_expiry
-from messaging import frames
-from messaging.errors import RelayError
+from messaging.protocol import frames
+from messaging.protocol.errors import RelayError
 
 
 def parse(obj):

@@ -1,4 +1,4 @@
-"""relay_project.http_requests on daphne's own HTTP factory, installed as serve.py does,
+"""overrides.daphne_http on daphne's own HTTP factory, installed as serve.py does,
 driven byte by byte on a recording transport and a test clock: a request has
 RELAY_HTTP_READ_TIMEOUT from the connection's opening, however it dribbles in, and a
 body over MAX_BODY_BYTES is answered 413 before it is read. The e2e versions are in
@@ -10,7 +10,7 @@ from daphne.server import Server  # first: installs daphne's reactor, as daphne 
 from daphne.http_protocol import HTTPFactory
 from twisted.internet.testing import MemoryReactorClock, StringTransport
 
-from relay_project import http_requests
+from overrides import daphne_http as http_requests
 
 TIMEOUT_S = 2.0
 

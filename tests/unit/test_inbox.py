@@ -1,4 +1,4 @@
-"""messaging.inbox.Inbox.run: what Channels' await_many_dispatch
+"""messaging.deliver.inbox.Inbox.run: what Channels' await_many_dispatch
 promises a consumer (one dispatch at a time, arrival order across sources, errors and
 StopConsumer propagate, receives cancelled on the way out)."""
 import asyncio
@@ -6,7 +6,7 @@ import asyncio
 import pytest
 from channels.exceptions import StopConsumer
 
-from messaging.inbox import Inbox
+from messaging.deliver.inbox import Inbox
 
 
 async def test_messages_of_two_sources_are_dispatched_in_arrival_order_one_at_a_time():

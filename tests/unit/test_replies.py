@@ -1,9 +1,9 @@
-"""messaging.replies.OrderedReplies: deferred replies leave in the order they were
+"""messaging.deliver.replies.OrderedReplies: deferred replies leave in the order they were
 deferred, whatever order they become ready in; at most `limit` wait at once; drain
 puts a later reply behind them; a failed send does not hold the others."""
 import asyncio
 
-from messaging.replies import OrderedReplies
+from messaging.deliver.replies import OrderedReplies
 
 
 class Connection:

@@ -1,8 +1,8 @@
 """ts assignment, stream ids, the delivery plan and cursors: the rules behind ordering."""
 import pytest
 
-from messaging.delivery import Plan, advance_cursor, plan
-from messaging.timestamps import id_to_ts, next_ts, ts_to_id
+from messaging.deliver.sequencing import Plan, advance_cursor, plan
+from messaging.protocol.timestamps import id_to_ts, next_ts, ts_to_id
 
 
 def test_next_ts_follows_a_moving_clock():
@@ -57,7 +57,7 @@ def test_cursor_only_moves_forward():
 
 
 def test_nats_url_may_name_a_cluster():
-    from messaging.backends import nats_servers
+    from messaging.state.backends import nats_servers
 
     assert nats_servers("nats://a:4222") == ["nats://a:4222"]
     assert nats_servers("nats://a:1, nats://b:2,nats://c:3,") == ["nats://a:1", "nats://b:2", "nats://c:3"]

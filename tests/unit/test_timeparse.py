@@ -1,6 +1,6 @@
 import pytest
 
-from messaging.timeparse import format_ts, parse_time
+from messaging.protocol.timeparse import format_ts, parse_time
 
 NOW = 1_764_400_000_000_000_000  # 2025-11-29T07:06:40Z
 

@@ -1,4 +1,4 @@
-"""relay_project.transport: Twisted TCP writes go out at once when nothing is buffered,
+"""overrides.twisted_tcp: Twisted TCP writes go out at once when nothing is buffered,
 bytes never overtake each other, accepted connections have Nagle's algorithm off and
 give their unsent bytes back when lost, and `waiting` counts exactly what Twisted still
 holds (real sockets; a recording stand-in for the reactor, which only learns when
@@ -10,7 +10,7 @@ from twisted.internet import error, tcp
 from twisted.python.failure import Failure
 from twisted.internet.protocol import Factory, Protocol
 
-from relay_project import transport
+from overrides import twisted_tcp as transport
 
 
 class Reactor:

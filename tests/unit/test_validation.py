@@ -1,8 +1,8 @@
 """Plain rules of PROTOCOL.md: channel ids, text, client_id and paging values."""
 import pytest
 
-from messaging.errors import RelayError
-from messaging.validation import (
+from messaging.protocol.errors import RelayError
+from messaging.protocol.validation import (
     MAX_INT64, paging_from_json, paging_from_query, validate_channel, validate_client_id, validate_text,
 )
 

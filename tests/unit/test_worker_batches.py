@@ -4,8 +4,8 @@ import asyncio
 from dataclasses import dataclass
 
 from messaging import metrics
-from messaging.events import subject_for, user_of_subject
-from messaging.worker import group_by_user, hand_over, hand_over_forever
+from messaging.protocol.events import subject_for, user_of_subject
+from messaging.fanout.worker import group_by_user, hand_over, hand_over_forever
 
 
 @dataclass
@@ -114,7 +114,7 @@ async def test_the_worker_goes_on_after_a_batch_whose_acks_failed():
 
 
 def test_delivery_count_reads_both_ack_subject_forms():
-    from messaging.worker import delivery_count
+    from messaging.fanout.worker import delivery_count
     assert delivery_count("$JS.ACK.EVENTS.relay.1.12.7.1795974819853975600.0") == 1
     assert delivery_count("$JS.ACK.EVENTS.relay.3.12.9.1795974819853975600.4") == 3
     # with a JetStream domain and account hash, with and without the trailing token

@@ -3,7 +3,7 @@ import asyncio
 
 import pytest
 
-from messaging.batching import WriteBehind, per_loop
+from messaging.state.writebehind import WriteBehind, per_loop
 
 
 class Store:

@@ -2,9 +2,10 @@
 import orjson
 from django.core.management.base import BaseCommand
 
-from messaging import backends, publishing
+from messaging.state import backends
+from messaging.publish import publish as publishing
 from messaging.management.support import TIME_FORMS, add_channel_range_arguments, channel_arg, limit_arg, run, time_range_args
-from messaging.timeparse import format_ts
+from messaging.protocol.timeparse import format_ts
 
 
 class Command(BaseCommand):

@@ -3,7 +3,7 @@ import asyncio
 
 from django.core.management.base import BaseCommand, CommandError
 
-from messaging.readiness import run_all
+from messaging.ops.checks import run_all
 
 MARK = {"ok": "ok     ", "warning": "WARNING", "error": "ERROR  "}
 

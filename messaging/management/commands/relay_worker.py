@@ -9,7 +9,8 @@ from django.conf import settings
 from django.core.management.base import BaseCommand
 from prometheus_client import start_http_server
 
-from messaging import metrics, worker
+from messaging import metrics
+from messaging.fanout import worker
 
 
 class Command(BaseCommand):

@@ -7,7 +7,7 @@ subject (`events.<user>`) or a Redis key (`relay:history:<channel>`).
 import re
 import unicodedata
 
-from .errors import RelayError
+from messaging.protocol.errors import RelayError
 
 MAX_INT64 = 2**63 - 1
 DEFAULT_LIMIT = 100

@@ -20,11 +20,12 @@ from threading import Timer
 
 from django.db import connections, transaction
 
-from . import backends, events
-from .access import POLICY_TTL, Policy, load_policy
-from .models import Channel, ChannelMember
-from .records import forget_subscriptions
-from .subscriptions import Registry
+from messaging.state import backends
+from messaging.protocol import events
+from messaging.state.access import POLICY_TTL, Policy, load_policy
+from messaging.models import Channel, ChannelMember
+from messaging.state.records import forget_subscriptions
+from messaging.state.subscriptions import Registry
 
 log = logging.getLogger(__name__)
 

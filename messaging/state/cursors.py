@@ -7,9 +7,9 @@ instead of a round trip per connection. A failed write is kept and tried again.
 - `liveness()`: `note((userid, connection_id), True)` at each heartbeat; the
   connections stay counted in the per-user cap (Registry.refresh_connections).
 """
-from . import backends
-from .batching import WriteBehind, per_loop
-from .subscriptions import Registry
+from messaging.state import backends
+from messaging.state.writebehind import WriteBehind, per_loop
+from messaging.state.subscriptions import Registry
 
 CURSOR_FLUSH_S = 0.5  # cursors are persisted within a second of moving
 LIVENESS_FLUSH_S = 1.0  # far below subscriptions.CONNECTION_TTL_MS

@@ -3,10 +3,12 @@
 Connections show replayed messages even if they saw them (clients dedupe by id), and a
 replay never moves a cursor. Only users who may read the channel get them.
 """
-from . import backends, events, publishing
-from .access import Policy
-from .errors import RelayError
-from .subscriptions import Registry
+from messaging.state import backends
+from messaging.protocol import events
+from messaging.publish import publish as publishing
+from messaging.state.access import Policy
+from messaging.protocol.errors import RelayError
+from messaging.state.subscriptions import Registry
 
 BATCH = 1000
 

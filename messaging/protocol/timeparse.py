@@ -6,7 +6,7 @@ without an offset is UTC. Everything becomes Unix nanoseconds.
 import re
 from datetime import datetime, timezone
 
-from .timestamps import ts_to_datetime
+from messaging.protocol.timestamps import ts_to_datetime
 
 _DURATION = re.compile(r"([0-9]+)([smhdw])", re.ASCII)
 _SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}

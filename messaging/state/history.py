@@ -8,7 +8,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from .timestamps import id_to_ts, ts_to_id
+from messaging.protocol.timestamps import id_to_ts, ts_to_id
 
 IDEMPOTENCY_SECONDS = 600  # a repeated client_id within 10 minutes returns the first message
 

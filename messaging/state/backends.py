@@ -17,8 +17,8 @@ from django.conf import settings
 from nats.aio.client import Client as NATS
 from nats.js import JetStreamContext
 
-from .errors import Unavailable
-from .jetstream_publisher import PipelinedPublisher
+from messaging.protocol.errors import Unavailable
+from messaging.publish.jetstream import PipelinedPublisher
 
 log = logging.getLogger(__name__)
 
@@ -71,7 +71,7 @@ class Backends:
                     raise Unavailable("NATS") from exc
                 self._js = self._nc.jetstream()
                 self._publisher = PipelinedPublisher(self._nc)
-                from .events import ensure_stream
+                from messaging.protocol.events import ensure_stream
 
                 try:
                     await ensure_stream(self._js)
@@ -115,7 +115,7 @@ async def connect_nats(url: str, **options) -> NATS:
     `options` override nats.connect's arguments. Raises whatever nats-py raises when the
     first connection fails (server down).
     """
-    from .events import PUBLISH_TIMEOUT_S  # read at call time (tests shorten it)
+    from messaging.protocol.events import PUBLISH_TIMEOUT_S  # read at call time (tests shorten it)
 
     async def on_error(exc):
         log.warning("NATS: %s", exc)

@@ -15,8 +15,8 @@ from nats.js.errors import NotFoundError
 from auth_pocketbase.client import PocketBaseClient, PocketBaseRefused, PocketBaseUnavailable, superuser_refusal
 from auth_pocketbase.users import NotUsers, superuser_token
 
-from .backends import connect_nats
-from .events import QUEUE_GROUP, STREAM, SUBJECTS
+from messaging.state.backends import connect_nats
+from messaging.protocol.events import QUEUE_GROUP, STREAM, SUBJECTS
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ from collections.abc import Awaitable
 
 import orjson
 
-from .nats_batch import publish_many
+from overrides.nats_batch import publish_many
 
 
 class JetStreamRefused(Exception):

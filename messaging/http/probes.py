@@ -14,8 +14,8 @@ from nats.errors import Error as NatsError
 
 from auth_pocketbase.client import PocketBaseClient
 
-from .backends import REDIS_ERRORS, Backends
-from .errors import Unavailable
+from messaging.state.backends import REDIS_ERRORS, Backends
+from messaging.protocol.errors import Unavailable
 
 READY_TIMEOUT_S = 2.0
 

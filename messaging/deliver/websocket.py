@@ -24,16 +24,23 @@ from django.db import DatabaseError
 
 from auth_pocketbase.client import PocketBaseUnavailable
 from auth_pocketbase.verification import Unauthorized, get_verifier
-from relay_project import frame_writer
+from overrides import daphne_frames as frame_writer
 
-from . import access, backends, frames, heartbeats, metrics, publishing, records, writers
-from .inbox import Inbox
-from .replies import OrderedReplies
-from .layers import user_group
-from .backends import REDIS_ERRORS
-from .delivery import Plan, plan
-from .errors import RelayError, Unavailable
-from .subscriptions import Registry, SubscriptionLimit
+from messaging import metrics
+from messaging.state import access
+from messaging.state import backends
+from messaging.protocol import frames
+from messaging.deliver import behind as heartbeats
+from messaging.publish import publish as publishing
+from messaging.state import records
+from messaging.state import cursors as writers
+from messaging.deliver.inbox import Inbox
+from messaging.deliver.replies import OrderedReplies
+from overrides.channels_redis_layer import user_group
+from messaging.state.backends import REDIS_ERRORS
+from messaging.deliver.sequencing import Plan, plan
+from messaging.protocol.errors import RelayError, Unavailable
+from messaging.state.subscriptions import Registry, SubscriptionLimit
 
 log = logging.getLogger(__name__)
 

@@ -11,10 +11,14 @@ import asyncio
 
 from django.conf import settings
 
-from . import access, backends, events, metrics, records
-from .backends import REDIS_ERRORS
-from .errors import RelayError, Unavailable
-from .history import HistoryStore, RateLimited
+from messaging import metrics
+from messaging.state import access
+from messaging.state import backends
+from messaging.protocol import events
+from messaging.state import records
+from messaging.state.backends import REDIS_ERRORS
+from messaging.protocol.errors import RelayError, Unavailable
+from messaging.state.history import HistoryStore, RateLimited
 
 
 def history_store(redis) -> HistoryStore:

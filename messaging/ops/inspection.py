@@ -3,10 +3,11 @@ calls these through backends.run_sync on a private loop). `GET /api/channels/` l
 its page of channels with channel_stats too."""
 from dataclasses import dataclass
 
-from . import backends, publishing
-from .history import history_key, subscribers_key
-from .subscriptions import subscriptions_key
-from .timestamps import id_to_ts
+from messaging.state import backends
+from messaging.publish import publish as publishing
+from messaging.state.history import history_key, subscribers_key
+from messaging.state.subscriptions import subscriptions_key
+from messaging.protocol.timestamps import id_to_ts
 
 
 @dataclass

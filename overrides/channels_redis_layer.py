@@ -5,7 +5,7 @@ A relay_worker hands each batch of events to many user groups at once (worker.py
 Through `group_send` that is one Redis PUBLISH round trip (and one socket write) per
 group, one after another, because channels_redis' shard connection serialises them;
 `group_send_many` sends the same PUBLISHes as one command per batch (a Lua script,
-lua/publish_many.lua), so redis-py packs one command and reads one reply instead of one
+publish_many.lua next to this module), so redis-py packs one command and reads one reply instead of one
 per group. What reaches the groups' members is exactly what `group_send` would have
 sent (same Redis channel names, same serializer), so daphne processes receive through
 the unchanged channels_redis layer.
@@ -34,11 +34,11 @@ from pathlib import Path
 from channels_redis.pubsub import RedisPubSubChannelLayer, RedisSingleShardConnection
 from redis._parsers.hiredis import NOT_ENOUGH_DATA
 
-from .backends import REDIS_ERRORS
-from .inbox import Inbox
+from messaging.state.backends import REDIS_ERRORS
+from messaging.deliver.inbox import Inbox
 
 log = logging.getLogger(__name__)
-_PUBLISH_MANY = (Path(__file__).parent / "lua" / "publish_many.lua").read_text()
+_PUBLISH_MANY = (Path(__file__).parent / "publish_many.lua").read_text()
 
 
 def user_group(userid: str) -> str:
@@ -70,7 +70,7 @@ class _DrainingShard(RedisSingleShardConnection):
     for, hands over the messages already read from the socket too, and which PUBLISHes a
     batch in one command (`publish_many`)."""
 
-    _publish_many = None  # the AsyncScript of lua/publish_many.lua, made on first use
+    _publish_many = None  # the AsyncScript of publish_many.lua, made on first use
 
     async def publish_many(self, publishes: list[tuple[str, bytes]]) -> None:
         """PUBLISH each `(Redis channel, data)` in list order, in one command. Raises what

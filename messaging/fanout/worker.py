@@ -22,11 +22,11 @@ from channels.layers import get_channel_layer
 from nats.js import api
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_delay, wait_exponential
 
-from . import metrics
-from .backends import connect_nats
-from .events import QUEUE_GROUP, SUBJECTS, ensure_stream, user_of_subject
-from .layers import user_group
-from .nats_batch import ack_all
+from messaging import metrics
+from messaging.state.backends import connect_nats
+from messaging.protocol.events import QUEUE_GROUP, SUBJECTS, ensure_stream, user_of_subject
+from overrides.channels_redis_layer import user_group
+from overrides.nats_batch import ack_all
 
 log = logging.getLogger(__name__)
 READY_LINE = "relay_worker ready"

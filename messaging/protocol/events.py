@@ -16,7 +16,7 @@ from django.conf import settings
 from nats.js import api
 from nats.js.errors import BadRequestError, NotFoundError
 
-from .errors import Unavailable
+from messaging.protocol.errors import Unavailable
 
 log = logging.getLogger(__name__)
 

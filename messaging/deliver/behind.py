@@ -12,9 +12,10 @@ each one that is behind.
 import logging
 from collections.abc import Mapping
 
-from . import backends, publishing
-from .backends import REDIS_ERRORS
-from .batching import WriteBehind, per_loop
+from messaging.state import backends
+from messaging.publish import publish as publishing
+from messaging.state.backends import REDIS_ERRORS
+from messaging.state.writebehind import WriteBehind, per_loop
 
 log = logging.getLogger(__name__)
 

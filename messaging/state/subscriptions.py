@@ -10,7 +10,7 @@ Keys (user and channel ids validated before they get here):
 import time
 from pathlib import Path
 
-from .history import subscribers_key
+from messaging.state.history import subscribers_key
 
 _LUA = Path(__file__).parent / "lua"
 CONNECTION_TTL_MS = 60_000  # a crashed instance's connections stop counting after this

@@ -16,10 +16,10 @@ from dataclasses import dataclass
 
 from channels.db import database_sync_to_async
 
-from .batching import per_loop
-from .errors import RelayError
-from .events import retrieve_outcome
-from .models import Channel
+from messaging.state.writebehind import per_loop
+from messaging.protocol.errors import RelayError
+from messaging.protocol.events import retrieve_outcome
+from messaging.models import Channel
 
 POLICY_TTL = 2.0  # seconds
 MAX_CACHED = 100_000  # channels; beyond it the expired entries go, then all

@@ -28,7 +28,7 @@ from functools import partial
 from autobahn.websocket.protocol import WebSocketProtocol
 from twisted.internet import tcp
 
-from relay_project import transport
+from overrides import twisted_tcp as transport
 
 OPEN = WebSocketProtocol.STATE_OPEN
 GROUND = WebSocketProtocol.SEND_STATE_GROUND

@@ -21,12 +21,17 @@ from auth_pocketbase.client import PocketBaseUnavailable
 from auth_pocketbase.credentials import SESSION_TOKEN_KEY, BadCredential, token_from_authorization
 from auth_pocketbase.verification import Unauthorized, get_verifier
 
-from . import access, backends, inspection, metrics, probes, publishing
-from .backends import REDIS_ERRORS
-from .errors import RelayError, Unavailable
-from .frames import MAX_FRAME_BYTES, decode
-from .models import Channel
-from .validation import DEFAULT_LIMIT, is_valid_id, paging_from_query, validate_channel, validate_client_id, validate_text
+from messaging import metrics
+from messaging.state import access
+from messaging.state import backends
+from messaging.ops import inspection
+from messaging.http import probes
+from messaging.publish import publish as publishing
+from messaging.state.backends import REDIS_ERRORS
+from messaging.protocol.errors import RelayError, Unavailable
+from messaging.protocol.frames import MAX_FRAME_BYTES, decode
+from messaging.models import Channel
+from messaging.protocol.validation import DEFAULT_LIMIT, is_valid_id, paging_from_query, validate_channel, validate_client_id, validate_text
 
 log = logging.getLogger(__name__)
 
