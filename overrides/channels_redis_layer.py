@@ -41,12 +41,6 @@ log = logging.getLogger(__name__)
 _PUBLISH_MANY = (Path(__file__).parent / "publish_many.lua").read_text()
 
 
-def user_group(userid: str) -> str:
-    """The channel-layer group of all connections of a user (PROTOCOL.md "Wiring"):
-    `user.<userid>`, userid already validated."""
-    return f"user.{userid}"
-
-
 class _IntoInbox:
     """Stands in for channels_redis' per-channel asyncio.Queue (its receive loop calls
     `put_nowait` with each raw message of the channel and of its groups)."""

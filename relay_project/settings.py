@@ -155,23 +155,15 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 # The channel layer hands events from the workers to the connections' processes.
 # Redis pub/sub (channels_redis.pubsub) pushes each group_send to the processes that
 # hold the group's connections in one PUBLISH, with no per-message polling; events it
-# drops while a process reconnects are caught up from the history (consumers.py).
-# overrides.channels_redis_layer.RelayChannelLayer is that layer plus a pipelined group_send_many
-# for the workers' batches. It speaks RESP2: under redis-py's default RESP3 every
-# pub/sub message is a push that redis-py formats into a debug log string, logged or
-# not (measured in docs/performance.md).
-# RELAY_CHANNEL_LAYER=list selects channels_redis' list-based RedisChannelLayer instead.
-if env.choice("RELAY_CHANNEL_LAYER", ("pubsub", "list"), default="pubsub") == "list":
-    CHANNEL_LAYERS = {
-        "default": {
-            "BACKEND": "channels_redis.core.RedisChannelLayer",
-            "CONFIG": {"hosts": [REDIS_URL], "capacity": env.int("RELAY_LAYER_CAPACITY", default=5000), "expiry": 60},
-        },
-    }
-else:
-    CHANNEL_LAYERS = {
-        "default": {"BACKEND": "overrides.channels_redis_layer.RelayChannelLayer", "CONFIG": {"hosts": [{"address": REDIS_URL, "protocol": 2}]}},
-    }
+# drops while a process reconnects are caught up from the history (deliver/delivery.py).
+# overrides.channels_redis_layer.RelayChannelLayer is that layer plus a one-command
+# group_send_many for the workers' batches and channels that feed a connection's inbox.
+# It speaks RESP2: under redis-py's default RESP3 every pub/sub message is a push that
+# redis-py formats into a debug log string, logged or not (docs/performance.md).
+CHANNEL_LAYERS = {
+    "default": {"BACKEND": "overrides.channels_redis_layer.RelayChannelLayer",
+                "CONFIG": {"hosts": [{"address": REDIS_URL, "protocol": 2}]}},
+}
 
 # Django's cache holds the login and sign-up throttles' counters (django-ratelimit): in
 # Redis, so that every instance counts together. Connections give up after 2 s, so a

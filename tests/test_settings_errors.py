@@ -30,7 +30,7 @@ BAD_VALUES = [
     ("RELAY_AUTH_CACHE_SECONDS", "nan", "is not a number"),
     ("DJANGO_DEBUG", "maybe", "is not true or false"),  # django-environ alone reads false
     ("DJANGO_SECURE_COOKIES", "ture", "is not true or false"),
-    ("RELAY_CHANNEL_LAYER", "kafka", "is not one of"),
+    ("RELAY_LOG_FORMAT", "xml", "is not one of"),
     ("RELAY_LOG_LEVEL", "LOUD", "is not one of"),
     ("DATABASE_URL", "nonsense", "is not a database URL"),
 ]
@@ -60,8 +60,8 @@ def test_a_bad_setting_is_one_line_and_a_non_zero_exit(entry, name, value, says,
 
 @pytest.mark.parametrize("env,expected", [
     ({"DJANGO_DEBUG": "yes", "DJANGO_SECURE_COOKIES": "On", "RELAY_PUBLISH_RATE": "2.5",
-      "RELAY_EVENTS_MAX_BYTES": " 1048576 ", "RELAY_LOG_LEVEL": "warning", "RELAY_CHANNEL_LAYER": "list"},
-     "True True 2.5 1048576 WARNING channels_redis.core.RedisChannelLayer"),
+      "RELAY_EVENTS_MAX_BYTES": " 1048576 ", "RELAY_LOG_LEVEL": "warning"},
+     "True True 2.5 1048576 WARNING overrides.channels_redis_layer.RelayChannelLayer"),
     ({"DJANGO_DEBUG": "0", "DJANGO_SECURE_COOKIES": "", "RELAY_PUBLISH_RATE": "0"},
      "False False 0.0 268435456 INFO overrides.channels_redis_layer.RelayChannelLayer"),
 ])

@@ -1,19 +1,20 @@
 """The heartbeat's check for connections behind the history, batched per process.
 
-At each heartbeat (every RELAY_HEARTBEAT_SECONDS, consumers.py) a connection asks
-whether the history holds messages of its channels beyond what it sent: events the
-channel layer or JetStream lost. Asking one pipelined Redis read per connection cost
-daphne about 20 µs per idle connection per second (the benchmark's `idle`, 2,000
-connections: 44 of 87 ms of CPU per second). Here the connections that beat within
-CHECK_BATCH_S are checked together: one pipelined read of the newest ts of every
-channel they subscribed (each channel once), and `relay.catch_up` goes to the inbox of
-each one that is behind.
+At each heartbeat (every RELAY_HEARTBEAT_SECONDS, session.py) a connection asks whether
+the history holds messages of its channels beyond what it sent: events the channel
+layer or JetStream lost. Asking one pipelined Redis read per connection cost daphne
+about 20 µs per idle connection per second (the benchmark's `idle`, 2,000 connections:
+44 of 87 ms of CPU per second). Here the connections that beat within CHECK_BATCH_S
+are checked together: one pipelined read of the newest ts of every channel they
+subscribed (each channel once), and `relay.catch_up` goes to the inbox of each one that
+is behind.
 """
 import logging
 from collections.abc import Mapping
 
+from messaging.deliver.link import CATCH_UP
+from messaging.deliver.session import Status
 from messaging.state import backends
-from messaging.publish import publish as publishing
 from messaging.state.backends import REDIS_ERRORS
 from messaging.state.writebehind import WriteBehind, per_loop
 
@@ -29,23 +30,22 @@ def is_behind(sent: Mapping[str, int], heads: Mapping[str, int]) -> bool:
 
 
 async def check(beats: dict) -> None:
-    """Check a batch of beats (`{connection_id: consumer}`; a consumer has `subscribed`
-    (channel -> state with `last`), `inbox` and `released`): put `relay.catch_up` into the
-    inbox of each open connection that is behind. A Redis failure is logged; the next
-    heartbeat checks again."""
-    open_ = [c for c in beats.values() if not c.released]
-    channels = sorted({channel for consumer in open_ for channel in consumer.subscribed})
+    """Check a batch of beats (`{connection_id: session}`, session.Session): put
+    `relay.catch_up` into the inbox of each open session that is behind. A Redis
+    failure is logged; the next heartbeat checks again."""
+    open_ = [s for s in beats.values() if s.status is Status.OPEN]
+    channels = sorted({channel for session in open_ for channel in session.delivery.subscribed})
     if not channels:
         return
     try:
-        heads = dict(zip(channels, await publishing.history_store(backends.get().redis).heads(channels)))
+        heads = dict(zip(channels, await backends.get().history.heads(channels)))
     except REDIS_ERRORS as exc:
         log.warning("Redis unavailable during the heartbeat (%r); %d connection(s) checked at their next one",
                     exc, len(open_))
         return
-    for consumer in open_:
-        if is_behind({c: s.last for c, s in consumer.subscribed.items()}, heads):
-            consumer.inbox.put({"type": "relay.catch_up"})
+    for session in open_:
+        if is_behind({c: s.last for c, s in session.delivery.subscribed.items()}, heads):
+            session.link.put(CATCH_UP)
 
 
 behind_checks = per_loop(lambda: WriteBehind(check, CHECK_BATCH_S))

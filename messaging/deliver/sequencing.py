@@ -31,7 +31,3 @@ def plan(last: int, ts: int, prev: int) -> Plan:
         return Plan.DELIVER
     return Plan.FILL
 
-
-def advance_cursor(cursor: int | None, ts: int) -> int:
-    """A cursor only moves forward: the larger of `cursor` (None before any) and `ts`."""
-    return ts if cursor is None or ts > cursor else cursor

@@ -11,7 +11,7 @@ more deliveries exactly when it matters.
 
 Events are acked only after their group_send returned; a worker that dies before acking
 has its events redelivered to another worker after RELAY_WORKER_ACK_WAIT seconds
-(connections drop what they already delivered, delivery.py).
+(connections drop what they already delivered, deliver/sequencing.py).
 """
 import asyncio
 import functools
@@ -24,8 +24,9 @@ from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_delay, w
 
 from messaging import metrics
 from messaging.state.backends import connect_nats
-from messaging.protocol.events import QUEUE_GROUP, SUBJECTS, ensure_stream, user_of_subject
-from overrides.channels_redis_layer import user_group
+from messaging.fanout.stream import QUEUE_GROUP, SUBJECTS, ensure_stream
+from messaging.protocol.events import user_of_subject
+from messaging.state.keys import user_group
 from overrides.nats_batch import ack_all
 
 log = logging.getLogger(__name__)
@@ -63,8 +64,9 @@ def group_by_user(msgs: list) -> dict[str, list]:
 
 async def hand_over(layer, msgs: list, ack: Callable[[list], Awaitable[None]]) -> None:
     """Send a batch of events to their users' groups, one channel-layer message per user
-    (in one Redis command when the layer has group_send_many, layers.py), then ack them
-    all with `ack(msgs)` (nats_batch.ack_all on the worker's connection). When Redis
+    in one Redis command (the layer's group_send_many, overrides/channels_redis_layer.py),
+    then ack them all with `ack(msgs)` (overrides/nats_batch.ack_all on the worker's
+    connection). When Redis
     fails the batch is nak'ed with a 1 s delay, so JetStream redelivers it (connections
     drop what they already delivered). Raises nats-py's errors when the acks or naks
     cannot be sent (NATS gone): the unacked events are redelivered after ack_wait.
@@ -77,11 +79,7 @@ async def hand_over(layer, msgs: list, ack: Callable[[list], Awaitable[None]]) -
     sends = [(user_group(userid), {"type": "relay.events", "data": [m.data for m in user_msgs]})
              for userid, user_msgs in by_user.items()]
     try:
-        if hasattr(layer, "group_send_many"):
-            await layer.group_send_many(sends)
-        else:  # channels_redis' list layer (RELAY_CHANNEL_LAYER=list)
-            for group, message in sends:
-                await layer.group_send(group, message)
+        await layer.group_send_many(sends)
     except Exception as exc:
         log.warning("group_send failed (%r); %d event(s) will be redelivered", exc, len(msgs))
         for msg in msgs:

@@ -3,7 +3,6 @@
 Auth: `Authorization: Bearer <token>` (or bare), or the page's Django session, which
 then needs CSRF protection on writes. Errors: {"error": {"code", "message"}}.
 """
-import asyncio
 import functools
 import logging
 
@@ -29,9 +28,10 @@ from messaging.http import probes
 from messaging.publish import publish as publishing
 from messaging.state.backends import REDIS_ERRORS
 from messaging.protocol.errors import RelayError, Unavailable
-from messaging.protocol.frames import MAX_FRAME_BYTES, decode
+from messaging.protocol.frames import decode
+from messaging.protocol.limits import DEFAULT_LIMIT, MAX_FRAME_BYTES
 from messaging.models import Channel
-from messaging.protocol.validation import DEFAULT_LIMIT, is_valid_id, paging_from_query, validate_channel, validate_client_id, validate_text
+from messaging.protocol.validation import is_valid_id, paging_from_query, validate_channel, validate_client_id, validate_text
 
 log = logging.getLogger(__name__)
 
@@ -109,7 +109,7 @@ def api_view(methods):
 
 def read_json_body(request) -> dict:
     """The request body as a JSON object; RelayError too_large (over 64 KiB) or bad_request."""
-    too_large = RelayError("too_large", "Request bodies are limited to 65536 bytes.")
+    too_large = RelayError("too_large", f"Request bodies are limited to {MAX_FRAME_BYTES} bytes.")
     try:
         if int(request.headers.get("Content-Length") or 0) > MAX_FRAME_BYTES or len(request.body) > MAX_FRAME_BYTES:
             raise too_large
@@ -136,7 +136,7 @@ async def channel_messages(request, user, channel: str):
     before = paging_from_query("before", request.GET.get("before"))
     limit = paging_from_query("limit", request.GET.get("limit"))
     await access.check_read(channel, user.id)
-    store = publishing.history_store(backends.get().redis)
+    store = backends.get().history
     page = await store.page(channel, since=since, before=before, limit=limit or DEFAULT_LIMIT)
     return json_response({"messages": page.messages, "more": page.more})
 

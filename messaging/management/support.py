@@ -7,6 +7,7 @@ from django.core.management.base import CommandError
 from messaging.state import backends
 from messaging.state.backends import REDIS_ERRORS
 from messaging.protocol.errors import RelayError
+from messaging.protocol.limits import DEFAULT_LIMIT, MAX_LIMIT
 from messaging.protocol.timeparse import empty_range, parse_time
 from messaging.protocol.validation import is_valid_id, validate_channel
 
@@ -58,10 +59,10 @@ def time_range_args(since: str | None, until: str | None) -> tuple[int | None, i
 def limit_arg(value: int | None) -> int:
     """--limit: 1 or more (default 100), clamped to 1000."""
     if value is None:
-        return 100
+        return DEFAULT_LIMIT
     if value < 1:
         raise CommandError("--limit must be at least 1")
-    return min(value, 1000)
+    return min(value, MAX_LIMIT)
 
 
 def run(coroutine_function, *args):

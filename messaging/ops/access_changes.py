@@ -22,10 +22,10 @@ from django.db import connections, transaction
 
 from messaging.state import backends
 from messaging.protocol import events
+from messaging.publish import jetstream
 from messaging.state.access import POLICY_TTL, Policy, load_policy
 from messaging.models import Channel, ChannelMember
 from messaging.state.records import forget_subscriptions
-from messaging.state.subscriptions import Registry
 
 log = logging.getLogger(__name__)
 
@@ -98,9 +98,9 @@ async def revoke_lost(channel: str, policy: Policy) -> list[str]:
     than any subscription it ended. Raises Unavailable when NATS is down (the registry
     change stands)."""
     be = backends.get()
-    registry = Registry(be.redis)
+    registry = be.registry
     lost = sorted(u for u in await registry.subscribers(channel) if not policy.may_read(u))
     for userid in lost:
         generation = await registry.unsubscribe(userid, channel)
-        await events.fan_out(await be.publisher(), [userid], events.revoked_event(channel, generation))
+        await jetstream.fan_out(await be.publisher(), [userid], events.revoked_event(channel, generation))
     return lost

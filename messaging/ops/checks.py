@@ -16,7 +16,7 @@ from auth_pocketbase.client import PocketBaseClient, PocketBaseRefused, PocketBa
 from auth_pocketbase.users import NotUsers, superuser_token
 
 from messaging.state.backends import connect_nats
-from messaging.protocol.events import QUEUE_GROUP, STREAM, SUBJECTS
+from messaging.fanout.stream import QUEUE_GROUP, STREAM, SUBJECTS
 
 
 @dataclass(frozen=True)

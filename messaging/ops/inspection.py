@@ -4,9 +4,7 @@ its page of channels with channel_stats too."""
 from dataclasses import dataclass
 
 from messaging.state import backends
-from messaging.publish import publish as publishing
-from messaging.state.history import history_key, subscribers_key
-from messaging.state.subscriptions import subscriptions_key
+from messaging.state.keys import history_key, subscribers_key, subscriptions_key
 from messaging.protocol.timestamps import id_to_ts
 
 
@@ -43,7 +41,7 @@ async def channel_stats(names: list[str]) -> dict[str, ChannelStats]:
 
 async def recent_messages(name: str, before: int | None, limit: int):
     """A page of the newest messages (before `before`), newest first."""
-    page = await publishing.history_store(backends.get().redis).page(name, before=before, limit=limit)
+    page = await backends.get().history.page(name, before=before, limit=limit)
     return page.messages[::-1], page.more
 
 

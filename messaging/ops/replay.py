@@ -5,10 +5,9 @@ replay never moves a cursor. Only users who may read the channel get them.
 """
 from messaging.state import backends
 from messaging.protocol import events
-from messaging.publish import publish as publishing
+from messaging.publish import jetstream
 from messaging.state.access import Policy
 from messaging.protocol.errors import RelayError
-from messaging.state.subscriptions import Registry
 
 BATCH = 1000
 
@@ -23,15 +22,15 @@ async def replay(channel: str, since: int | None, until: int | None, user: str |
     if user is not None and not policy.may_read(user):
         raise RelayError("forbidden", f"user {user} may not read channel {channel} ({policy.access}, not a member)")
     be = backends.get()
-    store = publishing.history_store(be.redis)
-    targets = [user] if user else policy.readers(sorted(await Registry(be.redis).subscribers(channel)))
+    store = be.history
+    targets = [user] if user else policy.readers(sorted(await be.registry.subscribers(channel)))
     publisher = None if dry_run or not targets else await be.publisher()
     count, cursor = 0, since or 0  # no real message has ts 0
     while True:
         page = await store.page(channel, since=cursor, until=until, limit=BATCH)
         for message in page.messages:
             if publisher is not None:
-                await events.fan_out(publisher, targets, events.replay_event(message))
+                await jetstream.fan_out(publisher, targets, events.replay_event(message))
         count += len(page.messages)
         if not page.more or not page.messages:
             return count

@@ -9,9 +9,9 @@ from dataclasses import dataclass
 import orjson
 
 from messaging.protocol.errors import RelayError
-from messaging.protocol.validation import DEFAULT_LIMIT, MAX_INT64, paging_from_json, validate_channel, validate_client_id, validate_text
+from messaging.protocol.limits import DEFAULT_LIMIT, MAX_FRAME_BYTES, MAX_INT64
+from messaging.protocol.validation import paging_from_json, validate_channel, validate_client_id, validate_text
 
-MAX_FRAME_BYTES = 65_536  # PROTOCOL.md: a message over 64 KiB gets too_large and close 4413
 TYPES = ("subscribe", "unsubscribe", "publish", "history", "ping")
 
 

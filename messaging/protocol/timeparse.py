@@ -6,11 +6,11 @@ without an offset is UTC. Everything becomes Unix nanoseconds.
 import re
 from datetime import datetime, timezone
 
+from messaging.protocol.limits import MAX_INT64
 from messaging.protocol.timestamps import ts_to_datetime
 
 _DURATION = re.compile(r"([0-9]+)([smhdw])", re.ASCII)
 _SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
-MAX_INT64 = 2**63 - 1
 
 
 def parse_time(value: str, now_ns: int) -> int:

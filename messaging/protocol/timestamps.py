@@ -3,23 +3,13 @@
 A message's stream entry id *is* its ts: `<ts // 10**6>-<ts % 10**6>` (milliseconds,
 then the remaining nanoseconds as the sequence part), so stream order is ts order, range
 queries by ts are range queries by id, and the message `id` is unique in its channel.
-The atomic assignment lives in lua/publish.lua; `next_ts` is the same rule in Python.
+The ts itself is assigned atomically by state/lua/publish.lua (tests/integration/test_history_store.py
+checks its rules on a real Redis).
 """
 
 from datetime import datetime, timezone
 
 NS_PER_MS = 1_000_000
-
-
-def next_ts(now_ns: int, last_ts: int | None) -> int:
-    """The ts for a new message: the clock, unless it does not exceed the channel's last ts.
-
-    Strictly increasing per channel even when the clock stands still or steps back:
-    returns max(now_ns, last_ts + 1). Both in Unix ns; `last_ts` None for an empty channel.
-    """
-    if last_ts is None or now_ns > last_ts:
-        return now_ns
-    return last_ts + 1
 
 
 def ts_to_id(ts: int) -> str:

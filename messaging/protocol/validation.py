@@ -8,11 +8,7 @@ import re
 import unicodedata
 
 from messaging.protocol.errors import RelayError
-
-MAX_INT64 = 2**63 - 1
-DEFAULT_LIMIT = 100
-MAX_LIMIT = 1000
-MAX_CLIENT_ID_CHARS = 64
+from messaging.protocol.limits import MAX_CLIENT_ID_CHARS, MAX_INT64, MAX_LIMIT
 
 # One safe NATS subject token and Redis key part: no '.', '*', '>', spaces or ':'.
 _ID_RE = re.compile(r"[A-Za-z0-9_-]{1,64}", re.ASCII)

@@ -1,21 +1,30 @@
-"""Pipelined JetStream publishes whose pub acks are counted, not matched one by one.
+"""The fan-out: a message's event published on `events.<user>` for each subscriber,
+through pipelined JetStream publishes whose pub acks are counted, not matched one by one.
 
 A fan-out to N users is N JetStream messages, each answered by a pub ack. nats-py's
 `publish_async` gives every message its own reply subject, NUID, future and
 semaphore slot, and parses every ack into a PubAck dataclass. Here the N messages of a
 batch share one reply subject under a single wildcard subscription, go to the
-connection as one command (nats_batch.py), and an ack is only looked at for an error.
+connection as one command (overrides/nats_batch.py), and an ack is only looked at for an error.
 In the benchmark's fanout (docs/performance.md) the counted acks took daphne from about
 82 to 64 µs of CPU per delivery. It is JetStream's ordinary publish
 protocol (a publish with a reply subject gets a pub ack on it), not a new one.
 """
 import asyncio
 import itertools
+import logging
 from collections.abc import Awaitable
 
 import orjson
 
+from messaging.aio import retrieve_outcome
+from messaging.protocol.errors import Unavailable
+from messaging.protocol.events import subject_for
 from overrides.nats_batch import publish_many
+
+log = logging.getLogger(__name__)
+
+PUBLISH_TIMEOUT_S = 5.0  # a fan-out's hand-over to NATS and its acks take at most this long
 
 
 class JetStreamRefused(Exception):
@@ -105,3 +114,41 @@ def _describe(data: bytes) -> str:
         return str(orjson.loads(data)["error"].get("description"))
     except (orjson.JSONDecodeError, KeyError, TypeError, AttributeError):
         return repr(data[:200])
+
+
+async def fan_out(publisher: PipelinedPublisher, userids, payload: bytes) -> None:
+    """Publish `payload` on `events.<user>` for each user and wait for every JetStream
+    ack (start_fan_out, then its acks). Raises Unavailable like start_fan_out."""
+    await (await start_fan_out(publisher, userids, payload))
+
+
+async def start_fan_out(publisher: PipelinedPublisher, userids, payload: bytes) -> asyncio.Task:
+    """Publish `payload` on `events.<user>` for each user through `publisher` without
+    waiting for JetStream's acks; returns an asyncio task that completes when all are
+    acked (a task, so nothing is left un-awaited when its caller goes away first).
+
+    Events handed over by one call leave before those of a later call. Raises
+    Unavailable when NATS cannot take them; handing them to a connection of
+    state/backends.connect_nats takes PUBLISH_TIMEOUT_S at most (its `flush_timeout`).
+    The task raises Unavailable when JetStream refuses one or the acks take longer than
+    PUBLISH_TIMEOUT_S.
+    """
+    try:
+        acked = await publisher.publish([subject_for(userid) for userid in userids], payload)
+    except Exception as exc:  # connection closed or draining
+        raise _unavailable(exc) from exc
+    task = asyncio.ensure_future(_within_timeout(acked))
+    task.add_done_callback(retrieve_outcome)
+    return task
+
+
+async def _within_timeout(acked: Awaitable[None]) -> None:
+    try:
+        await asyncio.wait_for(acked, PUBLISH_TIMEOUT_S)
+    except Exception as exc:  # timeouts, refusals
+        raise _unavailable(exc) from exc
+
+
+def _unavailable(exc: Exception) -> Unavailable:
+    log.warning("JetStream publish failed: %r", exc)
+    return Unavailable("NATS")

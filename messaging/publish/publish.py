@@ -9,27 +9,16 @@ history and JetStream accepted it (PROTOCOL.md guarantees 1 and 6).
 """
 import asyncio
 
-from django.conf import settings
 
 from messaging import metrics
 from messaging.state import access
 from messaging.state import backends
 from messaging.protocol import events
+from messaging.publish import jetstream
 from messaging.state import records
 from messaging.state.backends import REDIS_ERRORS
 from messaging.protocol.errors import RelayError, Unavailable
-from messaging.state.history import HistoryStore, RateLimited
-
-
-def history_store(redis) -> HistoryStore:
-    """A HistoryStore configured from settings (limits of PROTOCOL.md)."""
-    return HistoryStore(
-        redis,
-        maxlen=settings.RELAY_HISTORY_MAXLEN,
-        max_age_s=settings.RELAY_HISTORY_MAX_AGE,
-        rate=settings.RELAY_PUBLISH_RATE,
-        burst=settings.RELAY_PUBLISH_BURST,
-    )
+from messaging.state.history import RateLimited
 
 
 async def publish(user, channel: str, text: str, client_id: str | None) -> tuple[dict, bool]:
@@ -59,7 +48,7 @@ async def start_publish(user, channel: str, text: str, client_id: str | None) ->
     be = backends.get()
     publisher = await be.publisher()  # Unavailable before anything is stored when NATS is down
     try:
-        stored = await history_store(be.redis).append(channel, user.id, user.name, text, client_id)
+        stored = await be.history.append(channel, user.id, user.name, text, client_id)
     except RateLimited as exc:
         raise RelayError(
             "rate_limited", f"Too many messages; retry in {exc.retry_after:g} s.", retry_after=exc.retry_after
@@ -70,11 +59,11 @@ async def start_publish(user, channel: str, text: str, client_id: str | None) ->
         records.note_channel(channel)
     message = stored.message
     # A repeat publishes the events again (the first fan-out may have failed);
-    # connections drop what they already delivered (delivery.py), so no JetStream
+    # connections drop what they already delivered (deliver/sequencing.py), so no JetStream
     # de-duplication header is needed: without it, fan-out costs 3 % less CPU.
     # Only readers get the event, even when a subscription of someone who lost access
-    # is still in the fan-out list (revocation.py removes it within seconds).
-    acked = await events.start_fan_out(
+    # is still in the fan-out list (ops/access_changes.py removes it within seconds).
+    acked = await jetstream.start_fan_out(
         publisher, policy.readers(stored.subscribers), events.message_event(message, stored.prev_ts)
     )
     if not stored.duplicate:

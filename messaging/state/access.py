@@ -4,7 +4,7 @@ A channel is `open`, `members` or `readonly`. Policies come from the database
 (models.Channel) and are cached per process for POLICY_TTL seconds, so a change made
 in the admin or by `manage.py channel` reaches every instance within PROTOCOL.md's
 5 seconds without a database query per message. Every batch of channel content a
-connection sends is checked against the cached policy (consumers.py `deliver`), so a
+connection sends is checked against the cached policy (deliver/delivery.py `deliver`), so a
 cache hit has to be cheap: a dict lookup and a clock read (0.12 µs on the development
 machine, where cachetools' TTLCache.get took 1.0 µs), and the loads of many connections
 missing at once share one query.
@@ -16,10 +16,10 @@ from dataclasses import dataclass
 
 from channels.db import database_sync_to_async
 
-from messaging.state.writebehind import per_loop
-from messaging.protocol.errors import RelayError
-from messaging.protocol.events import retrieve_outcome
+from messaging.aio import retrieve_outcome
 from messaging.models import Channel
+from messaging.protocol.errors import RelayError
+from messaging.state.writebehind import per_loop
 
 POLICY_TTL = 2.0  # seconds
 MAX_CACHED = 100_000  # channels; beyond it the expired entries go, then all
@@ -120,11 +120,16 @@ def forget(channel: str) -> None:
     _loads().pop(channel, None)
 
 
+def read_refused(channel: str) -> RelayError:
+    """The refusal of a read or subscribe of `channel` by a user who may not read it."""
+    return RelayError("forbidden", f"You are not a member of channel '{channel}'.")
+
+
 async def check_read(channel: str, userid: str) -> Policy:
     """Raise RelayError(forbidden) unless `userid` may read and subscribe to `channel`."""
     policy = await policy_for(channel)
     if not policy.may_read(userid):
-        raise RelayError("forbidden", f"You are not a member of channel '{channel}'.")
+        raise read_refused(channel)
     return policy
 
 

@@ -4,7 +4,8 @@ daphne serves everything on one loop; management commands and tests run their ow
 `get()` hands out the set of the running loop; clients reconnect by themselves when a
 server returns (redis-py per command, nats-py with unlimited reconnect attempts), so
 the relay recovers from an outage without a restart. While a server is down, the
-calls that need it raise errors.Unavailable.
+calls that need it raise errors.Unavailable. The history store and the subscription
+registry of a loop are made once, with its Redis client (`history`, `registry`).
 """
 import asyncio
 import logging
@@ -18,7 +19,10 @@ from nats.aio.client import Client as NATS
 from nats.js import JetStreamContext
 
 from messaging.protocol.errors import Unavailable
+from messaging.fanout.stream import ensure_stream
 from messaging.publish.jetstream import PipelinedPublisher
+from messaging.state.history import HistoryStore
+from messaging.state.subscriptions import Registry
 
 log = logging.getLogger(__name__)
 
@@ -29,7 +33,9 @@ REDIS_POOL_SIZE = 200
 
 
 class Backends:
-    """The Redis client and the (lazily connected) NATS client of one event loop."""
+    """The Redis client and the (lazily connected) NATS client of one event loop, with
+    the history store (`history`, limits from settings) and the subscription registry
+    (`registry`) on that Redis client."""
 
     def __init__(self, redis_url: str, nats_url: str):
         # A blocking pool: under a burst, commands wait (up to 5 s) for one of
@@ -44,6 +50,11 @@ class Backends:
             health_check_interval=10,
         )
         self.redis = aioredis.Redis(connection_pool=pool)
+        self.history = HistoryStore(
+            self.redis, maxlen=settings.RELAY_HISTORY_MAXLEN, max_age_s=settings.RELAY_HISTORY_MAX_AGE,
+            rate=settings.RELAY_PUBLISH_RATE, burst=settings.RELAY_PUBLISH_BURST,
+        )
+        self.registry = Registry(self.redis)
         self.nats_url = nats_url
         self._nc: NATS | None = None
         self._js: JetStreamContext | None = None
@@ -71,8 +82,6 @@ class Backends:
                     raise Unavailable("NATS") from exc
                 self._js = self._nc.jetstream()
                 self._publisher = PipelinedPublisher(self._nc)
-                from messaging.protocol.events import ensure_stream
-
                 try:
                     await ensure_stream(self._js)
                 except Exception as exc:  # no JetStream leader yet, timeouts: try again next call
@@ -85,7 +94,7 @@ class Backends:
         return self._js
 
     async def publisher(self) -> PipelinedPublisher:
-        """The JetStream publisher of the connection (events.start_fan_out), connecting
+        """The JetStream publisher of the connection (jetstream.start_fan_out), connecting
         first if needed. Raises Unavailable like jetstream()."""
         await self.jetstream()
         return self._publisher
@@ -108,20 +117,20 @@ class Backends:
 
 async def connect_nats(url: str, **options) -> NATS:
     """A nats-py client that never gives up reconnecting once connected, and whose
-    publishes wait at most events.PUBLISH_TIMEOUT_S seconds for room in its full
+    publishes wait at most jetstream.PUBLISH_TIMEOUT_S seconds for room in its full
     outgoing buffer (nats-py's `flush_timeout`; without it they wait for as long as NATS
     is stopped with its TCP connection open;
     test_fan_outs_to_a_stopped_nats_end_in_unavailable_when_its_buffer_is_full).
     `options` override nats.connect's arguments. Raises whatever nats-py raises when the
     first connection fails (server down).
     """
-    from messaging.protocol.events import PUBLISH_TIMEOUT_S  # read at call time (tests shorten it)
+    from messaging.publish import jetstream  # read at call time (tests shorten it)
 
     async def on_error(exc):
         log.warning("NATS: %s", exc)
 
     settings_ = {"connect_timeout": 2, "reconnect_time_wait": 0.5, "max_reconnect_attempts": -1, "error_cb": on_error,
-                 "flush_timeout": PUBLISH_TIMEOUT_S}
+                 "flush_timeout": jetstream.PUBLISH_TIMEOUT_S}
     return await nats.connect(nats_servers(url), **{**settings_, **options})
 
 

@@ -8,21 +8,11 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from messaging.protocol.limits import DEFAULT_LIMIT, IDEMPOTENCY_SECONDS
 from messaging.protocol.timestamps import id_to_ts, ts_to_id
-
-IDEMPOTENCY_SECONDS = 600  # a repeated client_id within 10 minutes returns the first message
+from messaging.state.keys import history_key, idempotency_key, rate_key, subscribers_key
 
 _PUBLISH_LUA = (Path(__file__).parent / "lua" / "publish.lua").read_text()
-
-
-def history_key(channel: str) -> str:
-    """Redis key of a channel's stream (PROTOCOL.md "Wiring"); channel already validated."""
-    return f"relay:history:{channel}"
-
-
-def subscribers_key(channel: str) -> str:
-    """Redis set of the user ids subscribed to a channel."""
-    return f"relay:subscribers:{channel}"
 
 
 def to_message(channel: str, entry_id: str, fields: dict) -> dict:
@@ -90,9 +80,8 @@ class HistoryStore:
         rate token. Raises RateLimited when the user's bucket is empty.
         """
         now = self.clock()
-        idem_key = f"relay:idempotency:{userid}:{channel}:{client_id or ''}"
         reply = await self._publish(
-            keys=[history_key(channel), subscribers_key(channel), idem_key, f"relay:rate:{userid}"],
+            keys=[history_key(channel), subscribers_key(channel), idempotency_key(userid, channel, client_id), rate_key(userid)],
             args=[
                 now // 1_000_000, now % 1_000_000, userid, text, name,
                 self.maxlen, max(0, now - self.max_age_ns) // 1_000_000,
@@ -111,7 +100,7 @@ class HistoryStore:
         return Stored(message, id_to_ts(prev_id), subscribers, duplicate)
 
     async def page(self, channel: str, *, since: int | None = None, before: int | None = None,
-                   until: int | None = None, limit: int = 100) -> Page:
+                   until: int | None = None, limit: int = DEFAULT_LIMIT) -> Page:
         """A page of history as PROTOCOL.md "Ranges and pages" defines it.
 
         since/before exclusive, until inclusive (ts in ns). With `since`: the oldest

@@ -1,24 +1,18 @@
-"""Subscriptions with their cursors, and the per-user connection count, in Redis.
+"""Subscriptions with their cursors, and the per-user connection count, in Redis
+(keys.py: `relay:subscriptions:<user>`, `relay:subscribers:<channel>`,
+`relay:subgen:<user>`, `relay:connections:<user>`).
 
-Keys (user and channel ids validated before they get here):
-- `relay:subscriptions:<user>`: hash channel -> cursor (decimal ts in ns, '' = null);
-- `relay:subscribers:<channel>`: set of user ids (the publish fan-out list);
-- `relay:subgen:<user>`: counter bumped by every subscribe/unsubscribe, so a late
-  "unsubscribed" notice never cancels a newer subscription on another connection;
-- `relay:connections:<user>`: sorted set of open connection ids -> expiry (ms).
+The generation counter is bumped by every subscribe and unsubscribe of a user, so a late
+"unsubscribed" notice never cancels a newer subscription on another connection.
 """
 import time
 from pathlib import Path
 
-from messaging.state.history import subscribers_key
+from messaging.state.keys import connections_key, generation_key, subscribers_key, subscriptions_key
 
 _LUA = Path(__file__).parent / "lua"
+_SUBSCRIBE, _CURSORS, _OPEN = ((_LUA / name).read_text() for name in ("subscribe.lua", "cursors.lua", "connection_open.lua"))
 CONNECTION_TTL_MS = 60_000  # a crashed instance's connections stop counting after this
-
-
-def subscriptions_key(userid: str) -> str:
-    """Redis key of a user's subscriptions: hash channel -> cursor (decimal ns, '' = null)."""
-    return f"relay:subscriptions:{userid}"
 
 
 class SubscriptionLimit(Exception):
@@ -30,9 +24,9 @@ class Registry:
 
     def __init__(self, redis):
         self.redis = redis
-        self._subscribe = redis.register_script((_LUA / "subscribe.lua").read_text())
-        self._cursors = redis.register_script((_LUA / "cursors.lua").read_text())
-        self._open = redis.register_script((_LUA / "connection_open.lua").read_text())
+        self._subscribe = redis.register_script(_SUBSCRIBE)
+        self._cursors = redis.register_script(_CURSORS)
+        self._open = redis.register_script(_OPEN)
 
     async def subscribe(self, userid: str, channel: str, max_subscriptions: int) -> tuple[int | None, int]:
         """Record (or keep) the user's subscription; return (cursor ts or None, generation).
@@ -40,7 +34,7 @@ class Registry:
         Raises SubscriptionLimit when a new subscription would exceed the cap.
         """
         reply = await self._subscribe(
-            keys=[subscriptions_key(userid), subscribers_key(channel), f"relay:subgen:{userid}"],
+            keys=[subscriptions_key(userid), subscribers_key(channel), generation_key(userid)],
             args=[channel, userid, max_subscriptions],
         )
         if reply[0] == "limit":
@@ -52,7 +46,7 @@ class Registry:
         async with self.redis.pipeline(transaction=True) as pipe:
             pipe.srem(subscribers_key(channel), userid)
             pipe.hdel(subscriptions_key(userid), channel)
-            pipe.incr(f"relay:subgen:{userid}")
+            pipe.incr(generation_key(userid))
             *_, generation = await pipe.execute()
         return int(generation)
 
@@ -87,7 +81,7 @@ class Registry:
         """Count a new connection; False when the user already has `max_connections`."""
         now_ms = int(time.time() * 1000)
         return bool(await self._open(
-            keys=[f"relay:connections:{userid}"],
+            keys=[connections_key(userid)],
             args=[connection_id, now_ms, CONNECTION_TTL_MS, max_connections],
         ))
 
@@ -97,11 +91,11 @@ class Registry:
         expiry_ms = int(time.time() * 1000) + CONNECTION_TTL_MS
         async with self.redis.pipeline(transaction=False) as pipe:
             for userid, connection_id in connections:
-                key = f"relay:connections:{userid}"
+                key = connections_key(userid)
                 pipe.zadd(key, {connection_id: expiry_ms})
                 pipe.pexpire(key, CONNECTION_TTL_MS)
             await pipe.execute()
 
     async def close_connection(self, userid: str, connection_id: str) -> None:
         """Stop counting a closed connection."""
-        await self.redis.zrem(f"relay:connections:{userid}", connection_id)
+        await self.redis.zrem(connections_key(userid), connection_id)

@@ -2,7 +2,8 @@
 (kept, acked or not, under its limits retention)."""
 import nats
 
-from messaging.protocol.events import STREAM, subject_for
+from messaging.fanout.stream import STREAM
+from messaging.protocol.events import subject_for
 
 
 async def events_for(nats_url: str, userid: str) -> int:

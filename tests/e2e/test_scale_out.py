@@ -19,7 +19,7 @@ import requests
 from prometheus_client.parser import text_string_to_metric_families
 
 from localservers import NatsCluster
-from messaging.protocol.events import QUEUE_GROUP, STREAM
+from messaging.fanout.stream import QUEUE_GROUP, STREAM
 
 from .wsclient import Client
 
@@ -424,7 +424,6 @@ async def test_repeats_of_messages_stored_during_an_outage_keep_their_order(scal
     events fail (``unavailable``), and the senders repeat them with their client_ids,
     the later message's repeat first. The subscriber must get both, in ts order."""
     from messaging.state import backends
-    from messaging.publish import publish as publishing
 
     alice, bob = pb_user("Alice"), pb_user("Bob")
     channel = new_channel("repeat")
@@ -433,7 +432,7 @@ async def test_repeats_of_messages_stored_during_an_outage_keep_their_order(scal
     reader = Reader(client)
 
     async def store_without_events(text, client_id):
-        store = publishing.history_store(backends.get().redis)
+        store = backends.get().history
         return (await store.append(channel, bob.id, bob.name, text, client_id)).message
 
     first = await asyncio.to_thread(backends.run_sync, store_without_events, "first", "k-first")

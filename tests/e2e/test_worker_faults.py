@@ -5,7 +5,7 @@ import uuid
 import nats
 import pytest
 
-from messaging.protocol.events import QUEUE_GROUP, STREAM
+from messaging.fanout.stream import QUEUE_GROUP, STREAM
 
 from .wsclient import Client, subscribed_readers
 
@@ -87,7 +87,6 @@ async def test_a_stored_message_whose_events_were_lost_still_reaches_subscribers
     """The heartbeat catch-up heals events lost between the history and a connection
     (here: a message stored without any event, as when NATS fails after the store)."""
     from messaging.state import backends
-    from messaging.publish import publish as publishing
 
     alice = pb_user("Alice")
     channel = f"lost-{uuid.uuid4().hex[:8]}"
@@ -95,7 +94,7 @@ async def test_a_stored_message_whose_events_were_lost_still_reaches_subscribers
     await a.request({"type": "subscribe", "channel": channel})
 
     async def store_without_events():
-        return (await publishing.history_store(backends.get().redis).append(channel, "ghost", "Ghost", "no event", None)).message
+        return (await backends.get().history.append(channel, "ghost", "Ghost", "no event", None)).message
 
     message = await asyncio.to_thread(backends.run_sync, store_without_events)
     assert await a.messages(1, timeout=30) == [message]  # RELAY_HEARTBEAT_SECONDS is 2 here
@@ -107,7 +106,6 @@ async def test_repeats_of_messages_whose_events_failed_keep_their_order(relay, r
     test_scale_out), repeated by their senders with their client_ids, the later first.
     The subscriber gets both, in ts order, exactly once."""
     from messaging.state import backends
-    from messaging.publish import publish as publishing
 
     alice, bob = pb_user("Alice"), pb_user("Bob")
     channel = f"repeat-{uuid.uuid4().hex[:8]}"
@@ -115,7 +113,7 @@ async def test_repeats_of_messages_whose_events_failed_keep_their_order(relay, r
     await a.request({"type": "subscribe", "channel": channel})
 
     async def store_without_events(text, client_id):
-        store = publishing.history_store(backends.get().redis)
+        store = backends.get().history
         return (await store.append(channel, bob.id, bob.name, text, client_id)).message
 
     first = await asyncio.to_thread(backends.run_sync, store_without_events, "first", "k-first")

@@ -1,5 +1,5 @@
-"""A connection whose user lost access to a channel (consumers.py `deliver` and
-`check_read`), against a real Redis and the database: whatever would hand it content of
+"""A connection whose user lost access to a channel (deliver/delivery.py `deliver` and
+deliver/commands.py `check_read`), against a real Redis and the database: whatever would hand it content of
 the channel (a live event, a replay, a heartbeat catch-up, a refused subscribe or
 history) ends the subscription for real (registry, the user's other connections told)
 and sends nothing of the channel."""
@@ -12,18 +12,14 @@ import pytest
 from channels.layers import InMemoryChannelLayer
 from django.db import OperationalError
 
-from messaging.state import access
-from messaging.state import backends
-from messaging.protocol import events
-from messaging.publish import publish as publishing
-from messaging.state import records
-from messaging.state import cursors as writers
-from messaging.deliver.websocket import ChatConsumer, Subscribed
-from messaging.deliver.inbox import Inbox
-from overrides.channels_redis_layer import user_group
+from messaging.deliver import link as layer_link
+from messaging.deliver.services import Services
+from messaging.deliver.session import Session, Status
+from messaging.deliver.websocket import ChatConsumer
 from messaging.models import Channel, ChannelMember
-from messaging.deliver.replies import OrderedReplies
-from messaging.state.subscriptions import Registry
+from messaging.protocol import events
+from messaging.state import access, backends, records
+from messaging.state.keys import user_group
 
 pytestmark = pytest.mark.django_db(transaction=True)  # the policy is loaded in another thread
 
@@ -38,40 +34,53 @@ def channel_with(access: str, members=()) -> str:
     return name
 
 
+class MemoryLink(layer_link.LayerLink):
+    """A layer link on channels' in-memory layer (which has no `new_channel_into`)."""
+
+    async def open(self):
+        self.channel_name = await self.layer.new_channel()
+
+
+class Sent(list):
+    """A transport that keeps the frames it is given."""
+
+    async def send(self, frame):
+        self.append(frame)
+
+    async def close(self, code):
+        pass
+
+    def backlog(self):
+        return 0
+
+
 async def subscribed_connection(channel: str, userid: str):
-    """A ChatConsumer of `userid` with `channel` subscribed (registry and connection),
-    the frames it sends, and the layer channel of another connection of the user."""
+    """A session of `userid` (real services, real Redis) on a WebSocket consumer, with
+    `channel` subscribed (registry and connection), the frames it sends, and the layer
+    channel of another connection of the user."""
+    link = MemoryLink(InMemoryChannelLayer())
+    await link.open()
+    other = await link.layer.new_channel()
+    await link.layer.group_add(user_group(userid), other)
+    sent = Sent()
     consumer = ChatConsumer()
-    be = backends.get()
-    consumer.user, consumer.connection_id, consumer.closed = SimpleNamespace(id=userid), uuid.uuid4().hex, False
-    consumer.registry, consumer.history = Registry(be.redis), publishing.history_store(be.redis)
-    consumer.cursors, consumer.catch_up_due, consumer.catch_up_delay = writers.cursors(), False, 0.0
-    consumer.channel_layer = InMemoryChannelLayer()
-    consumer.channel_name = await consumer.channel_layer.new_channel()
-    other = await consumer.channel_layer.new_channel()
-    await consumer.channel_layer.group_add(user_group(userid), other)
-    sent = []
-
-    async def send_frame(frame):
-        sent.append(frame)
-
-    consumer.send_frame = send_frame
-    consumer.replies = OrderedReplies(send_frame, 64)
-    _, generation = await consumer.registry.subscribe(userid, channel, 10)
-    consumer.subscribed = {channel: Subscribed(0, generation)}
+    consumer.session = Session(sent, link, Services.real())
+    consumer.session.user, consumer.session.status = SimpleNamespace(id=userid, name=userid), Status.OPEN
+    _, generation = await consumer.session.services.registry.subscribe(userid, channel, 10)
+    consumer.session.delivery.start(channel, 0, generation)
     return consumer, sent, other
 
 
 async def live(consumer, channel, stored):
-    await consumer.handle_event(events.message_event(stored.message, stored.prev_ts))
+    await consumer.session.delivery.on_events([events.message_event(stored.message, stored.prev_ts)])
 
 
 async def replay(consumer, channel, stored):
-    await consumer.handle_event(events.replay_event(stored.message))
+    await consumer.session.delivery.on_events([events.replay_event(stored.message)])
 
 
 async def catch_up(consumer, channel, stored):
-    await consumer.relay_catch_up({"type": "relay.catch_up"})
+    await consumer.session.delivery.catch_up()
 
 
 async def subscribe(consumer, channel, stored):
@@ -88,12 +97,13 @@ def test_a_connection_whose_user_lost_access_ends_the_subscription_and_sends_not
 
     async def scenario():
         consumer, sent, other = await subscribed_connection(channel, "bobid")
-        stored = await consumer.history.append(channel, "aliceid", "Alice", "members only", None)
+        services = consumer.session.services
+        stored = await services.history.append(channel, "aliceid", "Alice", "members only", None)
         await path(consumer, channel, stored)
-        told = await asyncio.wait_for(consumer.channel_layer.receive(other), 10)  # sent before the path returned
-        in_fan_out = "bobid" in await consumer.registry.subscribers(channel)
+        told = await asyncio.wait_for(consumer.session.link.layer.receive(other), 10)  # sent before the path returned
+        in_fan_out = "bobid" in await services.registry.subscribers(channel)
         await records.mirror().flush()
-        return sent, told, in_fan_out, consumer.subscribed
+        return sent, told, in_fan_out, consumer.session.delivery.subscribed
 
     sent, told, in_fan_out, subscribed = backends.run_sync(scenario)
     assert sent[0] == {**FORBIDDEN, "channel": channel}
@@ -108,10 +118,10 @@ def test_a_reader_keeps_getting_the_channel(relay_settings, access, members):
 
     async def scenario():
         consumer, sent, _ = await subscribed_connection(channel, "bobid")
-        stored = await consumer.history.append(channel, "aliceid", "Alice", "for readers", None)
+        stored = await consumer.session.services.history.append(channel, "aliceid", "Alice", "for readers", None)
         await live(consumer, channel, stored)
         await replay(consumer, channel, stored)
-        await consumer.cursors.flush()
+        await consumer.session.services.cursors.flush()
         return sent, stored.message
 
     sent, message = backends.run_sync(scenario)
@@ -128,9 +138,9 @@ def test_a_policy_the_database_cannot_give_holds_the_delivery_back_for_a_catch_u
 
     async def scenario():
         consumer, sent, _ = await subscribed_connection(channel, "bobid")
-        consumer.inbox = Inbox()
-        stored = await consumer.history.append(channel, "aliceid", "Alice", "later", None)
+        stored = await consumer.session.services.history.append(channel, "aliceid", "Alice", "later", None)
         await live(consumer, channel, stored)
-        return sent, consumer.catch_up_due, list(consumer.subscribed)
+        delivery = consumer.session.delivery
+        return sent, delivery.catch_up_due, list(delivery.subscribed)
 
     assert backends.run_sync(scenario) == ([], True, [channel])

@@ -7,12 +7,10 @@ import redis as redis_sync
 from django.contrib.auth.models import User
 
 from messaging.state import backends
-from messaging.publish import publish as publishing
 from messaging.state import records
 from messaging.ops import access_changes as revocation
-from messaging.state.history import history_key
+from messaging.state.keys import history_key
 from messaging.models import Channel, Subscription
-from messaging.state.subscriptions import Registry
 from messaging.protocol.timestamps import ts_to_datetime
 
 pytestmark = pytest.mark.django_db
@@ -52,10 +50,8 @@ def seeded(relay_settings):
     channel = Channel.objects.create(name=name)
 
     async def seed():
-        redis = backends.get().redis
-        store = publishing.history_store(redis)
+        store, registry = backends.get().history, backends.get().registry
         sent = [(await store.append(name, "bobid", "Bob", f"note {i} <b>bold</b>", None)).message for i in range(5)]
-        registry = Registry(redis)
         await registry.subscribe("aliceid", name, CAP)
         await registry.advance_cursors("aliceid", {name: sent[2]["ts"]})
         return sent
@@ -208,7 +204,7 @@ def test_a_subscription_added_back_after_the_admin_save_is_ended_by_the_second_s
     })
     assert response.status_code == 302  # with the second sweep still held: the request does not wait for it
     (timer,) = second_sweeps
-    backends.run_sync(lambda: Registry(backends.get().redis).subscribe("aliceid", channel.name, CAP))
+    backends.run_sync(lambda: backends.get().registry.subscribe("aliceid", channel.name, CAP))
     run_sweep(timer)
     r = redis_sync.Redis.from_url(settings.REDIS_URL, decode_responses=True)
     assert r.smembers(f"relay:subscribers:{channel.name}") == set()

@@ -1,4 +1,4 @@
-"""The EVENTS stream's configuration (messaging/events.py stream_config) on a real
+"""The EVENTS stream's configuration (messaging/fanout/stream.py stream_config) on a real
 nats-server: at its byte cap it keeps taking events (the oldest go) and a worker-style
 queue subscription still gets each event once, in order; acked events stay (limits
 retention: no delete per ack). relay_check names a work-queue stream made by an
@@ -13,10 +13,11 @@ import pytest
 from nats.js import api
 
 from localservers import NatsServer
-from messaging.protocol import events
+from messaging.publish import jetstream
 from messaging.state.backends import connect_nats
 from messaging.protocol.errors import Unavailable
-from messaging.protocol.events import QUEUE_GROUP, STREAM, SUBJECTS, ensure_stream, start_fan_out, stream_config
+from messaging.fanout.stream import QUEUE_GROUP, STREAM, SUBJECTS, ensure_stream, stream_config
+from messaging.publish.jetstream import start_fan_out
 from messaging.publish.jetstream import PipelinedPublisher
 from messaging.ops.checks import check_nats
 
@@ -96,7 +97,7 @@ async def test_fan_outs_to_a_stopped_nats_end_in_unavailable_when_its_buffer_is_
     """NATS SIGSTOPped keeps its TCP connection open: the kernel's buffers and nats-py's
     2 MiB fill, and nats-py then waits for room without a limit: without the bound,
     publishes get no answer for as long as NATS is stopped."""
-    monkeypatch.setattr(events, "PUBLISH_TIMEOUT_S", 1.0)
+    monkeypatch.setattr(jetstream, "PUBLISH_TIMEOUT_S", 1.0)
     with NatsServer(tmp_path / "nats") as server:
         nc = await connect_nats(server.url, allow_reconnect=False)
         await ensure_stream(nc.jetstream())

@@ -1,22 +1,22 @@
-"""The heartbeat's batched check for connections behind the history (heartbeats.py),
+"""The heartbeat's batched check for connections behind the history (deliver/behind.py),
 against a real Redis: one read for a batch of beats, relay.catch_up only to the open
 connections that are behind."""
 import uuid
 from types import SimpleNamespace
 
-from messaging.state import backends
 from messaging.deliver import behind as heartbeats
-from messaging.publish import publish as publishing
+from messaging.deliver.session import Status
+from messaging.state import backends
 from messaging.state.history import HistoryStore
 
 
-class FakeInbox(list):
-    put = list.append
-
-
 def connection(released=False, **last_by_channel):
+    """A session as the check sees it: its status, subscribed channels' `last` and its
+    link's inbox (`inbox`, a list)."""
     subscribed = {channel: SimpleNamespace(last=last) for channel, last in last_by_channel.items()}
-    return SimpleNamespace(subscribed=subscribed, inbox=FakeInbox(), released=released)
+    inbox = []
+    return SimpleNamespace(status=Status.CLOSED if released else Status.OPEN, inbox=inbox,
+                           delivery=SimpleNamespace(subscribed=subscribed), link=SimpleNamespace(put=inbox.append))
 
 
 def test_only_open_connections_behind_their_channels_get_a_catch_up(relay_settings, monkeypatch):
@@ -31,7 +31,7 @@ def test_only_open_connections_behind_their_channels_get_a_catch_up(relay_settin
     a, b, empty = (f"hb-{name}-{uuid.uuid4().hex[:8]}" for name in ("a", "b", "empty"))
 
     async def scenario():
-        store = publishing.history_store(backends.get().redis)
+        store = backends.get().history
         head_a = (await store.append(a, "bobid", "Bob", "one", None)).message["ts"]
         head_b = (await store.append(b, "bobid", "Bob", "two", None)).message["ts"]
         beats = {

@@ -9,20 +9,18 @@ from django.core.management.base import BaseCommand, CommandError
 
 from auth_pocketbase.users import NotUsers, require_users
 from messaging.state import backends
-from messaging.publish import publish as publishing
 from messaging.state.access import load_policy
 from messaging.management.support import channel_arg, run, user_arg
 from messaging.models import Channel, ChannelMember
 from messaging.ops.access_changes import change_access
-from messaging.state.subscriptions import Registry
 from messaging.protocol.timeparse import format_ts
 
 
 async def channel_stats(name: str) -> tuple[int, int | None, int]:
     """(retained messages, newest ts or None, subscriber count) from Redis."""
-    redis = backends.get().redis
-    count, last_ts = await publishing.history_store(redis).stats(name)
-    return count, last_ts, len(await Registry(redis).subscribers(name))
+    be = backends.get()
+    count, last_ts = await be.history.stats(name)
+    return count, last_ts, len(await be.registry.subscribers(name))
 
 
 def check_member_changes(channel: str, add: list[str], remove: list[str]) -> None:

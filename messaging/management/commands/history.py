@@ -3,7 +3,6 @@ import orjson
 from django.core.management.base import BaseCommand
 
 from messaging.state import backends
-from messaging.publish import publish as publishing
 from messaging.management.support import TIME_FORMS, add_channel_range_arguments, channel_arg, limit_arg, run, time_range_args
 from messaging.protocol.timeparse import format_ts
 
@@ -24,7 +23,7 @@ class Command(BaseCommand):
         (since, until), limit = time_range_args(since, until), limit_arg(limit)
 
         async def read():
-            store = publishing.history_store(backends.get().redis)
+            store = backends.get().history
             return await store.page(channel, since=since, until=until, limit=limit)
 
         page = run(read)
