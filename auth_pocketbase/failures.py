@@ -5,11 +5,22 @@ is revoked counts as reason "revoked" where it is closed (messaging/consumers.py
 """
 from contextlib import contextmanager
 
-from messaging import metrics
+from prometheus_client import Counter
 
 from .client import PocketBaseRefused, PocketBaseUnavailable
 from .credentials import BadCredential
 from .verification import Unauthorized
+
+REASONS = ("unauthorized", "unavailable", "revoked")
+# Not in a registry of its own: the web process's (messaging/metrics.py WEB) takes it.
+AUTH_FAILURES = Counter(
+    "relay_auth_failures_total",
+    "Refused or unverifiable user credentials (WebSocket handshakes, the HTTP API, the login form; "
+    "auth_pocketbase/failures.py)",
+    ["reason"], registry=None,
+)
+for _reason in REASONS:  # every reason is exported from the start, at 0
+    AUTH_FAILURES.labels(_reason)
 
 REFUSED = (BadCredential, Unauthorized, PocketBaseRefused)
 
@@ -22,8 +33,8 @@ def counted():
     try:
         yield
     except REFUSED:
-        metrics.AUTH_FAILURES.labels("unauthorized").inc()
+        AUTH_FAILURES.labels("unauthorized").inc()
         raise
     except PocketBaseUnavailable:
-        metrics.AUTH_FAILURES.labels("unavailable").inc()
+        AUTH_FAILURES.labels("unavailable").inc()
         raise

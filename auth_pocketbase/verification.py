@@ -5,15 +5,21 @@ RELAY_AUTH_CACHE_SECONDS. Only the token's own `exp` claim is read locally (unve
 just to close connections when it passes); PocketBase decides validity.
 """
 import asyncio
+import re
 import time
 
 import jwt
 from cachetools import TTLCache
 from django.conf import settings
 
-from messaging.protocol.validation import is_valid_id
 
 from .client import COLLECTION, PocketBaseClient, PocketBaseRefused, PocketBaseUnavailable, PocketBaseUser
+
+
+# A user id becomes one NATS subject token (`events.<user>`) and one Redis key part: the
+# same alphabet as channel ids (PROTOCOL.md "Words"), which PocketBase's record ids
+# (15 of a-z 0-9 by default) keep to.
+_USER_ID = re.compile(r"[A-Za-z0-9_-]{1,64}", re.ASCII)
 
 
 class Unauthorized(Exception):
@@ -35,7 +41,7 @@ def token_expiry(token: str) -> float:
 def user_from_record(record: dict, token: str) -> PocketBaseUser:
     """A PocketBaseUser from an auth-refresh record; Unauthorized unless it is a valid
     `users` record whose id can be used as a NATS subject token."""
-    if record.get("collectionName") != COLLECTION or not is_valid_id(record.get("id")):
+    if record.get("collectionName") != COLLECTION or not (isinstance(record.get("id"), str) and _USER_ID.fullmatch(record["id"])):
         raise Unauthorized("The token does not belong to a user of the 'users' collection.")
     name = record.get("name") or record.get("username") or record.get("email", "").split("@")[0]
     return PocketBaseUser(record["id"], str(name), record.get("email", ""), token, token_expiry(token))

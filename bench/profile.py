@@ -58,23 +58,23 @@ def frame_key(frame: str) -> tuple[str, str]:
 
 
 PYTHON_PROCESSES = ("daphne", "relay_worker")
-OWN_PACKAGES = {"messaging", "auth_pocketbase", "relay_project"}
+OWN_PACKAGES = {"messaging", "auth_pocketbase", "relay_project", "overrides"}
 FRAMEWORK_PACKAGES = {"channels", "channels_redis", "asgiref", "daphne", "autobahn", "nats", "redis"}
 
 
 # "Time by activity": a sample counts for the first activity whose frame is in its stack.
 ACTIVITIES = [
     ("channel-layer receive (channels_redis receive loop, redis-py)",
-     ("ChatConsumer.layer_receive", "RedisChannelLayer.receive", "RedisSingleShardConnection._do_receiving")),
+     ("RedisChannelLayer.receive", "RedisSingleShardConnection._do_receiving", "_DrainingShard._do_receiving")),
     ("Channels' per-event DB cleanup (aclose_old_connections: a sync_to_async thread hop)",
      ("aclose_old_connections", "close_old_connections")),
-    ("relay: deliver events (relay_events, handle_event, deliver, send_frame)",
-     ("ChatConsumer.relay_events", "ChatConsumer.handle_event", "ChatConsumer.relay_catch_up", "ChatConsumer.deliver")),
+    ("relay: deliver events (Delivery.on_events, on_event, catch_up, deliver; Session.send)",
+     ("Delivery.on_events", "Delivery.on_event", "Delivery.catch_up", "Delivery.deliver")),
     ("tutorial: chat_message (send to the socket)", ("ChatConsumer.chat_message",)),
-    ("publish path (relay: on_publish, Lua script, JetStream fan_out; tutorial: receive, group_send)",
-     ("ChatConsumer.on_publish", "fan_out", "ChatConsumer.receive", "RedisChannelLayer.group_send")),
+    ("publish path (relay: Commands.publish, Lua script, JetStream fan-out; tutorial: receive, group_send)",
+     ("Commands.publish", "start_fan_out", "ChatConsumer.receive", "RedisChannelLayer.group_send")),
     ("relay: cursor and liveness writes", ("WriteBehind.flush", "Registry.advance_many", "Registry.refresh_connections")),
-    ("relay: keep-alive (token re-verification, heartbeat)", ("ChatConsumer.keep_alive",)),
+    ("relay: keep-alive (token re-verification, heartbeat)", ("Session.keep_alive",)),
     ("nats-py client (reading, flushing)", ("Client._read_loop", "Client._flusher", "Subscription._wait_for_msgs")),
     ("WebSocket I/O (Twisted, autobahn, daphne)", ("pkg:twisted", "pkg:autobahn", "pkg:daphne")),
     ("redis-py / channels_redis calls (stack cut short by the sampler)", ("pkg:redis", "pkg:channels_redis")),

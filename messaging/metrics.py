@@ -9,6 +9,8 @@ collectors. README "Health and metrics" lists which process exposes which metric
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client import GCCollector, PlatformCollector, ProcessCollector
 
+from auth_pocketbase import failures
+
 
 def _registry() -> CollectorRegistry:
     registry = CollectorRegistry()
@@ -35,15 +37,8 @@ SLOW_CONSUMER_CLOSES = Counter(
     registry=WEB,
 )
 GAP_FILLS = Counter("relay_gap_fills_total", "Times a connection filled a gap from the history", registry=WEB)
-AUTH_FAILURES = Counter(
-    "relay_auth_failures_total",
-    "Refused or unverifiable user credentials (WebSocket handshakes, the HTTP API, the login form; "
-    "auth_pocketbase/failures.py)",
-    ["reason"], registry=WEB,
-)
-AUTH_FAILURE_REASONS = ("unauthorized", "unavailable", "revoked")
-for _reason in AUTH_FAILURE_REASONS:  # every reason is exported from the start, at 0
-    AUTH_FAILURES.labels(_reason)
+AUTH_FAILURES = failures.AUTH_FAILURES  # counted where credentials are taken (auth_pocketbase)
+WEB.register(AUTH_FAILURES)
 
 # relay_worker (WORKER)
 EVENTS_HANDLED = Counter("relay_worker_events_total", "Events handed to the channel layer by this worker",
