@@ -16,7 +16,14 @@ from django.conf import settings
 
 from . import failures
 from .client import PocketBaseUnavailable, PocketBaseUser
-from .credentials import SESSION_TOKEN_KEY, BadCredential, Credential, header_values, token_from_authorization, token_from_query
+from .credentials import (
+    SESSION_TOKEN_KEY,
+    BadCredential,
+    Credential,
+    header_values,
+    token_from_authorization,
+    token_from_query,
+)
 from .verification import Unauthorized, get_verifier
 
 log = logging.getLogger(__name__)

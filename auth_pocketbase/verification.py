@@ -12,9 +12,7 @@ import jwt
 from cachetools import TTLCache
 from django.conf import settings
 
-
 from .client import COLLECTION, PocketBaseClient, PocketBaseRefused, PocketBaseUnavailable, PocketBaseUser
-
 
 # A user id becomes one NATS subject token (`events.<user>`) and one Redis key part: the
 # same alphabet as channel ids (PROTOCOL.md "Words"), which PocketBase's record ids

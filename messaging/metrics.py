@@ -6,8 +6,15 @@ never changes it reads as a permanent 0 next to the real one. WEB holds daphne's
 (commands/relay_worker.py). Both also carry prometheus-client's process and Python
 collectors. README "Health and metrics" lists which process exposes which metric.
 """
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
-from prometheus_client import GCCollector, PlatformCollector, ProcessCollector
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    GCCollector,
+    Histogram,
+    PlatformCollector,
+    ProcessCollector,
+)
 
 from auth_pocketbase import failures
 

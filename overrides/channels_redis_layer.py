@@ -34,8 +34,8 @@ from pathlib import Path
 from channels_redis.pubsub import RedisPubSubChannelLayer, RedisSingleShardConnection
 from redis._parsers.hiredis import NOT_ENOUGH_DATA
 
-from messaging.state.backends import REDIS_ERRORS
 from messaging.deliver.inbox import Inbox
+from messaging.state.backends import REDIS_ERRORS
 
 log = logging.getLogger(__name__)
 _PUBLISH_MANY = (Path(__file__).parent / "publish_many.lua").read_text()

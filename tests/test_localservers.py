@@ -10,8 +10,7 @@ import pytest
 import redis
 import requests
 
-from localservers import (AlreadyRunning, PocketBaseError, PocketBaseServer, RedisServer, free_port,
-                          port_is_free)
+from localservers import AlreadyRunning, PocketBaseError, PocketBaseServer, RedisServer, free_port, port_is_free
 from localservers._util import RESERVED_PORTS
 
 

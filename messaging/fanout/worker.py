@@ -23,9 +23,9 @@ from nats.js import api
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_delay, wait_exponential
 
 from messaging import metrics
-from messaging.state.backends import connect_nats
 from messaging.fanout.stream import QUEUE_GROUP, SUBJECTS, ensure_stream
 from messaging.protocol.events import user_of_subject
+from messaging.state.backends import connect_nats
 from messaging.state.keys import user_group
 from overrides.nats_batch import ack_all
 

@@ -19,19 +19,23 @@ from auth_pocketbase import failures
 from auth_pocketbase.client import PocketBaseUnavailable
 from auth_pocketbase.credentials import SESSION_TOKEN_KEY, BadCredential, token_from_authorization
 from auth_pocketbase.verification import Unauthorized, get_verifier
-
 from messaging import metrics
-from messaging.state import access
-from messaging.state import backends
-from messaging.ops import inspection
 from messaging.http import probes
-from messaging.publish import publish as publishing
-from messaging.state.backends import REDIS_ERRORS
+from messaging.models import Channel
+from messaging.ops import inspection
 from messaging.protocol.errors import RelayError, Unavailable
 from messaging.protocol.frames import decode
 from messaging.protocol.limits import DEFAULT_LIMIT, MAX_FRAME_BYTES
-from messaging.models import Channel
-from messaging.protocol.validation import is_valid_id, paging_from_query, validate_channel, validate_client_id, validate_text
+from messaging.protocol.validation import (
+    is_valid_id,
+    paging_from_query,
+    validate_channel,
+    validate_client_id,
+    validate_text,
+)
+from messaging.publish import publish as publishing
+from messaging.state import access, backends
+from messaging.state.backends import REDIS_ERRORS
 
 log = logging.getLogger(__name__)
 

@@ -13,9 +13,8 @@ from django.conf import settings
 from nats.errors import Error as NatsError
 
 from auth_pocketbase.client import PocketBaseClient
-
-from messaging.state.backends import REDIS_ERRORS, Backends
 from messaging.protocol.errors import Unavailable
+from messaging.state.backends import REDIS_ERRORS, Backends
 
 READY_TIMEOUT_S = 2.0
 

@@ -4,13 +4,12 @@ import time
 
 from django.core.management.base import CommandError
 
-from messaging.state import backends
-from messaging.state.backends import REDIS_ERRORS
 from messaging.protocol.errors import RelayError
 from messaging.protocol.limits import DEFAULT_LIMIT, MAX_LIMIT
 from messaging.protocol.timeparse import empty_range, parse_time
 from messaging.protocol.validation import is_valid_id, validate_channel
-
+from messaging.state import backends
+from messaging.state.backends import REDIS_ERRORS
 
 TIME_FORMS = "T: Unix ns, ISO 8601 or 15m/2h/7d back from now."
 

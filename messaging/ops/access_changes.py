@@ -20,11 +20,11 @@ from threading import Timer
 
 from django.db import connections, transaction
 
-from messaging.state import backends
+from messaging.models import Channel, ChannelMember
 from messaging.protocol import events
 from messaging.publish import jetstream
+from messaging.state import backends
 from messaging.state.access import POLICY_TTL, Policy, load_policy
-from messaging.models import Channel, ChannelMember
 from messaging.state.records import forget_subscriptions
 
 log = logging.getLogger(__name__)

@@ -14,9 +14,8 @@ from nats.js.errors import NotFoundError
 
 from auth_pocketbase.client import PocketBaseClient, PocketBaseRefused, PocketBaseUnavailable, superuser_refusal
 from auth_pocketbase.users import NotUsers, superuser_token
-
-from messaging.state.backends import connect_nats
 from messaging.fanout.stream import QUEUE_GROUP, STREAM, SUBJECTS
+from messaging.state.backends import connect_nats
 
 
 @dataclass(frozen=True)

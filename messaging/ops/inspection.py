@@ -3,9 +3,9 @@ calls these through backends.run_sync on a private loop). `GET /api/channels/` l
 its page of channels with channel_stats too."""
 from dataclasses import dataclass
 
+from messaging.protocol.timestamps import id_to_ts
 from messaging.state import backends
 from messaging.state.keys import history_key, subscribers_key, subscriptions_key
-from messaging.protocol.timestamps import id_to_ts
 
 
 @dataclass

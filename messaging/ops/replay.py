@@ -3,11 +3,11 @@
 Connections show replayed messages even if they saw them (clients dedupe by id), and a
 replay never moves a cursor. Only users who may read the channel get them.
 """
-from messaging.state import backends
 from messaging.protocol import events
-from messaging.publish import jetstream
-from messaging.state.access import Policy
 from messaging.protocol.errors import RelayError
+from messaging.publish import jetstream
+from messaging.state import backends
+from messaging.state.access import Policy
 
 BATCH = 1000
 

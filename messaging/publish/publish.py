@@ -9,15 +9,12 @@ history and JetStream accepted it (PROTOCOL.md guarantees 1 and 6).
 """
 import asyncio
 
-
 from messaging import metrics
-from messaging.state import access
-from messaging.state import backends
 from messaging.protocol import events
-from messaging.publish import jetstream
-from messaging.state import records
-from messaging.state.backends import REDIS_ERRORS
 from messaging.protocol.errors import RelayError, Unavailable
+from messaging.publish import jetstream
+from messaging.state import access, backends, records
+from messaging.state.backends import REDIS_ERRORS
 from messaging.state.history import RateLimited
 
 

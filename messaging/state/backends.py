@@ -18,8 +18,8 @@ from django.conf import settings
 from nats.aio.client import Client as NATS
 from nats.js import JetStreamContext
 
-from messaging.protocol.errors import Unavailable
 from messaging.fanout.stream import ensure_stream
+from messaging.protocol.errors import Unavailable
 from messaging.publish.jetstream import PipelinedPublisher
 from messaging.state.history import HistoryStore
 from messaging.state.subscriptions import Registry

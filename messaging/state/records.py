@@ -8,8 +8,8 @@ are what the admin and `GET /api/channels/` list.
 """
 from channels.db import database_sync_to_async
 
-from messaging.state.writebehind import WriteBehind, per_loop
 from messaging.models import Channel, Subscription
+from messaging.state.writebehind import WriteBehind, per_loop
 
 FLUSH_S = 0.25
 

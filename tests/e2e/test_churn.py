@@ -13,11 +13,11 @@ import uuid
 import nats
 import psutil
 import pytest
-
-from localservers import wait_until
 import redis as redis_sync
 import requests
 from prometheus_client.parser import text_string_to_metric_families
+
+from localservers import wait_until
 
 from .wsclient import Client
 

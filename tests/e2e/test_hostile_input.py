@@ -28,14 +28,14 @@ import uuid
 from urllib.parse import quote, unquote_to_bytes
 
 import pytest
-
-from localservers import wait_until
 import redis as redis_sync
 import requests
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
+
+from localservers import wait_until
 
 from .wsclient import Client
 

@@ -6,12 +6,11 @@ import pytest
 import redis as redis_sync
 from django.contrib.auth.models import User
 
-from messaging.state import backends
-from messaging.state import records
-from messaging.ops import access_changes as revocation
-from messaging.state.keys import history_key
 from messaging.models import Channel, Subscription
+from messaging.ops import access_changes as revocation
 from messaging.protocol.timestamps import ts_to_datetime
+from messaging.state import backends, records
+from messaging.state.keys import history_key
 
 pytestmark = pytest.mark.django_db
 

@@ -13,13 +13,12 @@ import pytest
 from nats.js import api
 
 from localservers import NatsServer
-from messaging.publish import jetstream
-from messaging.state.backends import connect_nats
-from messaging.protocol.errors import Unavailable
 from messaging.fanout.stream import QUEUE_GROUP, STREAM, SUBJECTS, ensure_stream, stream_config
-from messaging.publish.jetstream import start_fan_out
-from messaging.publish.jetstream import PipelinedPublisher
 from messaging.ops.checks import check_nats
+from messaging.protocol.errors import Unavailable
+from messaging.publish import jetstream
+from messaging.publish.jetstream import PipelinedPublisher, start_fan_out
+from messaging.state.backends import connect_nats
 
 CAP = 64 * 1024
 

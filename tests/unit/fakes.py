@@ -8,8 +8,8 @@ the caps), not their Redis scripts: those are tested on a real Redis
 (tests/integration/test_history_store.py).
 """
 from dataclasses import dataclass, field
-from typing import ClassVar
 from types import SimpleNamespace
+from typing import ClassVar
 
 from messaging.deliver.inbox import Inbox
 from messaging.deliver.services import Services

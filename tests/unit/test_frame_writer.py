@@ -5,11 +5,11 @@ import socket
 from functools import partial
 
 import pytest
-from twisted.internet import abstract, tcp
 from autobahn.twisted.websocket import WebSocketServerFactory
 from autobahn.websocket.protocol import WebSocketProtocol as Autobahn
 from daphne.server import Server
 from daphne.ws_protocol import WebSocketProtocol
+from twisted.internet import abstract, tcp
 from twisted.internet.testing import StringTransport
 
 from overrides import daphne_frames as frame_writer

@@ -6,8 +6,8 @@ tests/e2e/test_resource_limits.py."""
 import json
 
 import pytest
-from daphne.server import Server  # first: installs daphne's reactor, as daphne does
 from daphne.http_protocol import HTTPFactory
+from daphne.server import Server  # first: installs daphne's reactor, as daphne does
 from twisted.internet.testing import MemoryReactorClock, StringTransport
 
 from overrides import daphne_http as http_requests

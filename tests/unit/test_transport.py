@@ -7,8 +7,8 @@ import socket
 
 import pytest
 from twisted.internet import error, tcp
-from twisted.python.failure import Failure
 from twisted.internet.protocol import Factory, Protocol
+from twisted.python.failure import Failure
 
 from overrides import twisted_tcp as transport
 

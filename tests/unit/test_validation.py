@@ -3,7 +3,12 @@ import pytest
 
 from messaging.protocol.errors import RelayError
 from messaging.protocol.validation import (
-    MAX_INT64, paging_from_json, paging_from_query, validate_channel, validate_client_id, validate_text,
+    MAX_INT64,
+    paging_from_json,
+    paging_from_query,
+    validate_channel,
+    validate_client_id,
+    validate_text,
 )
 
 

@@ -4,8 +4,8 @@ import asyncio
 from dataclasses import dataclass
 
 from messaging import metrics
-from messaging.protocol.events import subject_for, user_of_subject
 from messaging.fanout.worker import group_by_user, hand_over, hand_over_forever
+from messaging.protocol.events import subject_for, user_of_subject
 
 
 @dataclass

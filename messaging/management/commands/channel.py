@@ -8,12 +8,12 @@ added and removed refuse the whole command with one line and exit 1.
 from django.core.management.base import BaseCommand, CommandError
 
 from auth_pocketbase.users import NotUsers, require_users
-from messaging.state import backends
-from messaging.state.access import load_policy
 from messaging.management.support import channel_arg, run, user_arg
 from messaging.models import Channel, ChannelMember
 from messaging.ops.access_changes import change_access
 from messaging.protocol.timeparse import format_ts
+from messaging.state import backends
+from messaging.state.access import load_policy
 
 
 async def channel_stats(name: str) -> tuple[int, int | None, int]:

@@ -2,9 +2,16 @@
 import orjson
 from django.core.management.base import BaseCommand
 
-from messaging.state import backends
-from messaging.management.support import TIME_FORMS, add_channel_range_arguments, channel_arg, limit_arg, run, time_range_args
+from messaging.management.support import (
+    TIME_FORMS,
+    add_channel_range_arguments,
+    channel_arg,
+    limit_arg,
+    run,
+    time_range_args,
+)
 from messaging.protocol.timeparse import format_ts
+from messaging.state import backends
 
 
 class Command(BaseCommand):

@@ -2,11 +2,16 @@
 from django.core.management.base import BaseCommand, CommandError
 
 from auth_pocketbase.users import NotUsers, require_users
-from messaging.state.access import load_policy
 from messaging.management.support import (
-    TIME_FORMS, add_channel_range_arguments, channel_arg, run, time_range_args, user_arg,
+    TIME_FORMS,
+    add_channel_range_arguments,
+    channel_arg,
+    run,
+    time_range_args,
+    user_arg,
 )
 from messaging.ops.replay import replay
+from messaging.state.access import load_policy
 
 
 class Command(BaseCommand):
