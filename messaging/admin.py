@@ -44,6 +44,22 @@ def compact_time(ts: int | None):
                        when.isoformat(), when.strftime("%Y-%m-%d %H:%M:%S.%f %Z"), when.strftime("%Y-%m-%d %H:%M"))
 
 
+def stat_column(name: str, description: str, show=None):
+    """A change-list column showing one figure of a channel's Redis stats
+    (inspection.ChannelStats `name`, read by StatsChangeList for the page, shown through
+    `show` when given), or '?' when Redis did not say."""
+    @admin.display(description=description)
+    def column(channel):
+        stats = getattr(channel, "stats", None)
+        if not stats:
+            return "?"
+        value = getattr(stats, name)
+        return show(value) if show else value
+
+    column.__name__ = f"stats_{name}"
+    return column
+
+
 def about_channel(name: str, text: str) -> str:
     """An admin message about one channel, e.g. 'Channel “channel1”: replayed 8 messages.'
     (starts with our word, so Django's capfirst leaves the name as it is)."""
@@ -110,7 +126,9 @@ class StatsChangeList(ChangeList):
 
 @admin.register(Channel)
 class ChannelAdmin(admin.ModelAdmin):
-    list_display = ["name", "access_value", "message_count", "last_activity", "subscriber_count", "retention"]
+    list_display = ["name", "access_value", stat_column("messages", "messages"),
+                    stat_column("last_ts", "last activity", compact_time), stat_column("subscribers", "subscribers"),
+                    stat_column("oldest_ts", "retained since", compact_time)]
     list_filter = [("access", AccessFilter), "created_at"]
     search_fields = ["name"]
     inlines = [ChannelMemberInline]
@@ -128,21 +146,6 @@ class ChannelAdmin(admin.ModelAdmin):
         """The short value (the choice's description is in the form and as a tooltip)."""
         return format_html('<span title="{}">{}</span>', obj.get_access_display(), obj.access)
 
-    @admin.display(description="messages")
-    def message_count(self, obj):
-        return obj.stats.messages if getattr(obj, "stats", None) else "?"
-
-    @admin.display(description="last activity")
-    def last_activity(self, obj):
-        return compact_time(obj.stats.last_ts) if getattr(obj, "stats", None) else "?"
-
-    @admin.display(description="subscribers")
-    def subscriber_count(self, obj):
-        return obj.stats.subscribers if getattr(obj, "stats", None) else "?"
-
-    @admin.display(description="retained since")
-    def retention(self, obj):
-        return compact_time(obj.stats.oldest_ts) if getattr(obj, "stats", None) else "?"
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
         channel = self.get_object(request, object_id)

@@ -117,8 +117,11 @@ def relay_settings(settings, redis_server, nats_server, pocketbase_server):
     """pytest-django ``settings`` pointed at the fixture servers: REDIS_URL, NATS_URL,
     POCKETBASE_URL (with a superuser token as POCKETBASE_SUPERUSER_TOKEN), the
     channels_redis layer's hosts and the Redis cache (the page's login and sign-up
-    throttles). Restored after the test."""
+    throttles); the publish rate off (RELAY_PUBLISH_RATE=0, as RELAY_TEST_DEFAULTS has it
+    for the relay's processes: tests share one Redis and one sender's bucket). Restored
+    after the test."""
     settings.REDIS_URL = redis_server.url
+    settings.RELAY_PUBLISH_RATE = 0
     settings.CACHES = {alias: dict(cache, LOCATION=redis_server.url) for alias, cache in settings.CACHES.items()}
     settings.NATS_URL = nats_server.url
     settings.POCKETBASE_URL = pocketbase_server.url
@@ -126,7 +129,9 @@ def relay_settings(settings, redis_server, nats_server, pocketbase_server):
     layers = copy.deepcopy(getattr(settings, "CHANNEL_LAYERS", None) or {})
     for layer in layers.values():
         if "channels_redis" in layer.get("BACKEND", ""):
-            layer.setdefault("CONFIG", {})["hosts"] = [redis_server.url]
+            hosts = layer.setdefault("CONFIG", {}).get("hosts") or [redis_server.url]
+            layer["CONFIG"]["hosts"] = [dict(h, address=redis_server.url) if isinstance(h, dict) else redis_server.url
+                                        for h in hosts]
     if layers:
         settings.CHANNEL_LAYERS = layers
     return settings

@@ -2,7 +2,7 @@
 end in a one-line CommandError, never a traceback."""
 import time
 
-from django.core.management.base import CommandError
+from django.core.management.base import BaseCommand, CommandError
 
 from messaging.protocol.errors import RelayError
 from messaging.protocol.limits import DEFAULT_LIMIT, MAX_LIMIT
@@ -14,11 +14,27 @@ from messaging.state.backends import REDIS_ERRORS
 TIME_FORMS = "T: Unix ns, ISO 8601 or 15m/2h/7d back from now."
 
 
-def add_channel_range_arguments(parser) -> None:
-    """The positional channel and the --since (exclusive) / --until (inclusive) times."""
-    parser.add_argument("channel")
-    parser.add_argument("--since", help="exclusive: messages with ts > T")
-    parser.add_argument("--until", help="inclusive: messages with ts <= T")
+class ChannelRangeCommand(BaseCommand):
+    """A command on a range of one channel's messages: the positional channel and the
+    --since (exclusive) / --until (inclusive) times, checked (channel_arg,
+    time_range_args) before `handle_range(channel, since, until, **options)` runs with
+    them (ts in Unix ns, None when not given). Subclasses add their own options in
+    `add_options(parser)`."""
+
+    def add_arguments(self, parser):
+        parser.add_argument("channel")
+        parser.add_argument("--since", help="exclusive: messages with ts > T")
+        parser.add_argument("--until", help="inclusive: messages with ts <= T")
+        self.add_options(parser)
+
+    def add_options(self, parser):
+        """The command's own options."""
+
+    def handle(self, *args, channel, since, until, **options):
+        self.handle_range(channel_arg(channel), *time_range_args(since, until), **options)
+
+    def handle_range(self, channel: str, since: int | None, until: int | None, **options):
+        raise NotImplementedError
 
 
 def channel_arg(value: str) -> str:

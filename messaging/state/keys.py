@@ -18,12 +18,13 @@ relay_project/settings.py); channels_redis names its own pub/sub channels.
 
 
 def history_key(channel: str) -> str:
-    """The channel's Redis Stream: `relay:history:<channel>`."""
+    """The channel's Redis Stream: `relay:history:<channel>`, one entry per message, the
+    entry id being its ts (protocol/timestamps.py)."""
     return f"relay:history:{channel}"
 
 
 def subscribers_key(channel: str) -> str:
-    """The set of user ids subscribed to the channel."""
+    """The set of user ids subscribed to the channel (read atomically with each store)."""
     return f"relay:subscribers:{channel}"
 
 
@@ -33,7 +34,9 @@ def subscriptions_key(userid: str) -> str:
 
 
 def generation_key(userid: str) -> str:
-    """The user's subscription generation counter."""
+    """The user's subscription generation: a counter that every subscribe and
+    unsubscribe of the user bumps, so that a late `unsubscribed` notice never ends a
+    newer subscription."""
     return f"relay:subgen:{userid}"
 
 
@@ -43,7 +46,7 @@ def connections_key(userid: str) -> str:
 
 
 def rate_key(userid: str) -> str:
-    """The user's publish token bucket."""
+    """The user's publish token bucket (hash: tokens, and the last refill in µs)."""
     return f"relay:rate:{userid}"
 
 

@@ -1,33 +1,23 @@
 """`python manage.py history C [--since T] [--until T] [--limit N] [--json]`."""
 import orjson
-from django.core.management.base import BaseCommand
 
-from messaging.management.support import (
-    TIME_FORMS,
-    add_channel_range_arguments,
-    channel_arg,
-    limit_arg,
-    run,
-    time_range_args,
-)
+from messaging.management.support import TIME_FORMS, ChannelRangeCommand, limit_arg, run
 from messaging.protocol.timeparse import format_ts
 from messaging.state import backends
 
 
-class Command(BaseCommand):
+class Command(ChannelRangeCommand):
     help = (
         "Print a channel's stored messages, oldest first. With --since: the oldest N after it; "
         "otherwise the newest N (up to --until). " + TIME_FORMS
     )
 
-    def add_arguments(self, parser):
-        add_channel_range_arguments(parser)
+    def add_options(self, parser):
         parser.add_argument("--limit", type=int, help="page size (default 100, at most 1000)")
         parser.add_argument("--json", action="store_true", help="one JSON message object per line")
 
-    def handle(self, *args, channel, since, until, limit, json, **options):
-        channel = channel_arg(channel)
-        (since, until), limit = time_range_args(since, until), limit_arg(limit)
+    def handle_range(self, channel, since, until, *, limit, json, **options):
+        limit = limit_arg(limit)
 
         async def read():
             store = backends.get().history
