@@ -17,7 +17,7 @@ autobahn's and daphne's. One difference is meant: autobahn holds what it sends t
 limit set for what clients send (daphne's --websocket-max-message-size, 16 MiB in
 serve.py), and would refuse a valid history page of 1,000 messages of 4,000 four-byte
 characters (17 MB); the relay's own frames are not held to it. Reads autobahn's protocol
-fields as of autobahn 26.10.2 and daphne 4.2.3 (both pinned);
+fields as of autobahn 26.11.1 and daphne 4.2.3 (both pinned);
 tests/unit/test_frame_writer.py compares the bytes with autobahn's own. It recognises
 daphne's send by name rather than importing daphne.server, whose import installs
 Twisted's reactor on a new event loop in any process that imports this one.

@@ -5,15 +5,13 @@ The consumer turns client frames into commands (size limit, JSON, protocol/frame
 and hands them to its session; its transport writes the session's frames as JSON text
 frames, straight to daphne's connection when overrides/daphne_frames.py can. Frames and
 channel-layer messages reach it through one inbox (link.py), dispatched one at a time
-in arrival order, instead of Channels' await_many_dispatch.
+in arrival order (overrides/channels_consumer.py).
 """
 import logging
 
 import orjson
 from autobahn.exception import Disconnected
-from channels.consumer import get_handler_name
 from channels.exceptions import StopConsumer
-from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
 from messaging.aio import in_background
@@ -25,6 +23,7 @@ from messaging.protocol import frames, limits
 from messaging.protocol.errors import RelayError, Unavailable
 from messaging.state.backends import REDIS_ERRORS
 from overrides import daphne_frames
+from overrides.channels_consumer import InboxConsumer
 
 log = logging.getLogger(__name__)
 
@@ -32,7 +31,7 @@ log = logging.getLogger(__name__)
 class WebSocketTransport:
     """transport.Transport over a Channels WebSocket consumer and daphne's `send`."""
 
-    def __init__(self, consumer: AsyncWebsocketConsumer, send):
+    def __init__(self, consumer: InboxConsumer, send):
         self.consumer = consumer
         self.write_text = daphne_frames.writer_for(send)
         self.backlog = daphne_frames.backlog_for(send) or (lambda: 0)
@@ -56,18 +55,14 @@ class WebSocketTransport:
         await self.consumer.close(code)
 
 
-class ChatConsumer(AsyncWebsocketConsumer):
+class ChatConsumer(InboxConsumer):
     """One WebSocket connection: its session, fed by its frames and its layer link."""
 
     session: Session | None = None
 
-    async def __call__(self, scope, receive, send):
-        """Channels' AsyncConsumer.__call__ with the connection's messages taken from one
-        inbox (link.LayerLink): frames from `receive`, channel-layer messages put there
-        by the layer. When Redis cannot make the layer's channel, the connection is
-        accepted and closed with 4503, never daphne's 1011."""
-        self.scope = scope
-        self.base_send = send
+    async def start(self, receive, send):
+        """The session and its layer link; when Redis cannot make the layer's channel,
+        the connection is accepted and closed with 4503, never daphne's 1011."""
         self.link = layer_link.LayerLink()
         self.session = Session(WebSocketTransport(self, send), self.link, Services.real())
         try:
@@ -75,26 +70,27 @@ class ChatConsumer(AsyncWebsocketConsumer):
         except REDIS_ERRORS:
             await receive()  # websocket.connect
             await self.accept()
-            return await self.session.open(None, Unavailable("Redis"))
-        try:
-            await self.link.inbox.run([receive], self.dispatch)
-        except StopConsumer:
-            pass
-        finally:
-            if self.session.status is not Status.CLOSED:  # daphne killed a consumer slow to stop
-                in_background(self.session.release())
-            in_background(self.link.close())
+            await self.session.open(None, Unavailable("Redis"))
+            return None
+        return self.link.inbox
+
+    async def stopped(self):
+        """Release the session if daphne ended the consumer before its disconnect, and
+        give the layer channel back, both in the background."""
+        if self.session.status is not Status.CLOSED:
+            in_background(self.session.release())
+        in_background(self.link.close())
 
     async def dispatch(self, message):
-        """A `websocket.*` message to this consumer's handler, anything else to the
-        session (link.dispatch); a closed transport ends the consumer quietly."""
+        """As InboxConsumer's; a closed transport ends the consumer quietly."""
         try:
-            if message["type"].startswith("websocket."):
-                await getattr(self, get_handler_name(message))(message)
-            else:
-                await layer_link.dispatch(self.session, message)
+            await super().dispatch(message)
         except TransportClosed:
             raise StopConsumer from None
+
+    async def dispatch_other(self, message):
+        """A channel-layer message, to the session (link.dispatch)."""
+        await layer_link.dispatch(self.session, message)
 
     async def connect(self):
         """websocket.connect: accept, then open the session of the handshake's user."""
