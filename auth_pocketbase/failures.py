@@ -1,7 +1,7 @@
 """Counting credential failures (`relay_auth_failures_total`) on every path that takes a
 user's credential: the WebSocket handshake (middleware.py), the HTTP API
-(messaging/api.py) and the login form (views.py). A connection whose token expires or
-is revoked counts as reason "revoked" where it is closed (messaging/consumers.py).
+(messaging/http/api.py) and the login form (views.py). A connection whose token expires or
+is revoked counts as reason "revoked" where it is closed (messaging/deliver/websocket.py).
 """
 from contextlib import contextmanager
 

@@ -105,7 +105,7 @@ class _DrainingShard(RedisSingleShardConnection):
     def _catch_up_inboxes(self):
         """Put `relay.catch_up` into the inbox of every channel of `new_channel_into`:
         what was published while the layer was resubscribing never reached it, and the
-        history has it (consumers.py relay_catch_up). A layer read through `receive`
+        history has it (messaging/deliver/delivery.py `catch_up`). A layer read through `receive`
         gets the same from its consumer's layer_receive."""
         for target in list(self.channel_layer.channels.values()):
             if isinstance(target, _IntoInbox):

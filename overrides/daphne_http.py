@@ -30,7 +30,7 @@ from daphne.http_protocol import HTTPFactory, WebRequest
 from twisted.web import http
 
 # Bodies over this are refused by the server itself: above the HTTP API's own 64 KiB
-# (messaging/api.py answers those with its 413), with room for the admin's forms, and
+# (messaging/http/api.py answers those with its 413), with room for the admin's forms, and
 # far below what a temporary file per request should hold.
 MAX_BODY_BYTES = 2**20
 

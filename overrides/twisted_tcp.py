@@ -21,7 +21,7 @@ TCP_NODELAY; `install()` makes Twisted's accepted connections (`AcceptedConnecti
 
 `waiting` says how many bytes written to a connection Twisted still holds: every byte
 the relay sends to a WebSocket client ends there, whichever path wrote it, so that is
-what bounds a client that does not read (RELAY_MAX_OUTGOING_BYTES, consumers.py). A lost
+what bounds a client that does not read (RELAY_MAX_OUTGOING_BYTES, messaging/deliver/session.py). A lost
 connection gives those bytes back at once (`AcceptedConnection.connectionLost`): its
 objects may live on until the garbage collector finds their reference cycles.
 

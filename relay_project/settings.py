@@ -71,11 +71,11 @@ RELAY_LOGIN_ACCOUNT_RATE = throttle_rate("RELAY_LOGIN_ACCOUNT_RATE", "10/15m")
 RELAY_LOGIN_IP_RATE = throttle_rate("RELAY_LOGIN_IP_RATE", "30/15m")
 RELAY_SIGNUP_IP_RATE = throttle_rate("RELAY_SIGNUP_IP_RATE", "5/h")
 # Bytes that may wait in daphne for one WebSocket client that does not read; the next
-# frame then closes the connection with 4408 (messaging/consumers.py).
+# frame then closes the connection with 4408 (messaging/deliver/websocket.py).
 RELAY_MAX_OUTGOING_BYTES = env.int("RELAY_MAX_OUTGOING_BYTES", default=4 * 2**20)
 # Seconds an HTTP request's headers and body have to arrive, from the connection's opening
 # or its previous response; an idle keep-alive connection is closed after as long
-# (relay_project/http_requests.py).
+# (overrides/daphne_http.py).
 RELAY_HTTP_READ_TIMEOUT = env.float("RELAY_HTTP_READ_TIMEOUT", default=20.0)
 # Seconds JetStream waits for a worker's ack before redelivering an event to another worker.
 RELAY_WORKER_ACK_WAIT = env.float("RELAY_WORKER_ACK_WAIT", default=10.0)

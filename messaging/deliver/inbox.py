@@ -13,7 +13,7 @@ fewer steps, and in the order messages arrived across sources (after a long disp
 await_many_dispatch takes the sources that became ready in list order, frames first).
 
 A producer that runs on the same event loop can also `put` messages straight in,
-without a source to await (layers.py hands channel-layer messages over that way).
+without a source to await (overrides/channels_redis_layer.py hands channel-layer messages over that way).
 """
 import asyncio
 from collections import deque

@@ -11,8 +11,8 @@ user back while the caches expire (and that subscription is newer than the first
 revocation, which its connection then ignores). So a change that can take access away
 is swept a second time SECOND_SWEEP_AFTER_S later, once every process's cache has
 expired: the re-added subscriptions end with a newer generation. Connections check the
-policy before each delivery as well (consumers.py `deliver`) and fan-out goes only to
-readers (publishing.py); the sweeps keep the registry itself clean.
+policy before each delivery as well (deliver/delivery.py `deliver`) and fan-out goes only
+to readers (publish/publish.py); the sweeps keep the registry itself clean.
 """
 import logging
 import time

@@ -2,7 +2,7 @@
 together every few hundred milliseconds instead of one round trip per update.
 
 Used for the subscription mirror in SQL (records.py) and for the users' cursors and the
-connections' liveness in Redis (writers.py). Only the latest value per key is written
+connections' liveness in Redis (cursors.py). Only the latest value per key is written
 (or the merge of the values, e.g. the highest ts); noting never blocks and never fails.
 """
 import asyncio

@@ -214,7 +214,7 @@ async def test_channels_and_groups_closed_while_redis_is_down_are_not_subscribed
         while not [r for r in caplog.records if r.name == "overrides.channels_redis_layer"]:  # the receive loop saw it
             assert loop.time() < deadline, "the receive loop did not notice the outage"
             await asyncio.sleep(0.05)
-        for channel in closed:  # as consumers.release does, giving up on Redis errors
+        for channel in closed:  # as a session's release does, giving up on Redis errors
             with contextlib.suppress(aioredis.ConnectionError, OSError):
                 await layer.group_discard("user.gone", channel)
             with contextlib.suppress(aioredis.ConnectionError, OSError):
